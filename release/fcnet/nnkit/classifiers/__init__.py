@@ -1,0 +1,1 @@
+"""Classifiers built from nnkit layers: TwoLayerNet and FullyConnectedNet (see fc_net.py)."""

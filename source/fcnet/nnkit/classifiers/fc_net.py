@@ -1,0 +1,336 @@
+"""Fully-connected classifiers built from the layers in nnkit.layers.
+
+Both networks keep their learnable parameters in the dictionary `params` (name -> array)
+and compute everything in `loss`:
+
+    scores = model.loss(X)           # test time: class scores, shape (N, C)
+    loss, grads = model.loss(X, y)   # training: scalar loss, grads keyed like params
+
+They do not train themselves: nnkit.solver.Solver updates `params` from `grads`.
+Each network also records the arguments it was built with in `init_args`, a
+dictionary of plain Python values, so that nnkit.model_io can save it and build it again.
+"""
+import numbers
+
+import numpy as np
+
+from ..layer_utils import (
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
+from ..layers import affine_backward, affine_forward, dropout_backward, dropout_forward, softmax_loss
+
+NORMALIZATION_CHOICES = (None, "batchnorm", "layernorm")
+
+
+def _positive_int(where, name, value):
+    """Return value as an int, or raise a ValueError saying which argument is wrong."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _non_negative_float(where, name, value):
+    """Return value as a float, or raise a ValueError saying which argument is wrong."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        raise ValueError(f"{where}: {name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _fully_connected_init_args(
+    hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
+    weight_scale, dtype, seed,
+):
+    """Check the arguments of FullyConnectedNet and return them as plain Python values."""
+    where = "FullyConnectedNet"
+    if isinstance(hidden_dims, (str, bytes)) or not hasattr(hidden_dims, "__iter__"):
+        raise ValueError(f"{where}: hidden_dims must be a list of integers, got {hidden_dims!r}")
+    if normalization not in NORMALIZATION_CHOICES:
+        raise ValueError(
+            f"{where}: normalization must be one of {NORMALIZATION_CHOICES}, got {normalization!r}"
+        )
+    if (
+        isinstance(dropout_keep_ratio, bool)
+        or not isinstance(dropout_keep_ratio, numbers.Real)
+        or not 0 < dropout_keep_ratio <= 1
+    ):
+        raise ValueError(
+            f"{where}: dropout_keep_ratio is the probability of keeping a unit and must be in "
+            f"(0, 1] (1 turns dropout off), got {dropout_keep_ratio!r}"
+        )
+    if np.dtype(dtype).kind != "f":
+        raise ValueError(f"{where}: dtype must be a floating-point type, got {np.dtype(dtype)}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"{where}: seed must be an integer or None, got {seed!r}")
+    return {
+        "hidden_dims": [
+            _positive_int(where, f"hidden_dims[{i}]", size) for i, size in enumerate(hidden_dims)
+        ],
+        "input_dim": _positive_int(where, "input_dim", input_dim),
+        "num_classes": _positive_int(where, "num_classes", num_classes),
+        "dropout_keep_ratio": float(dropout_keep_ratio),
+        "normalization": normalization,
+        "reg": _non_negative_float(where, "reg", reg),
+        "weight_scale": _non_negative_float(where, "weight_scale", weight_scale),
+        "dtype": np.dtype(dtype).name,
+        "seed": None if seed is None else int(seed),
+    }
+
+
+class TwoLayerNet:
+    """A two-layer fully-connected network: affine - relu - affine - softmax.
+
+    With input dimension D, hidden dimension H and C classes, the parameters are
+    - W1: first layer weights, of shape (D, H);  b1: first layer biases, of shape (H,)
+    - W2: second layer weights, of shape (H, C); b2: second layer biases, of shape (C,)
+    """
+
+    def __init__(
+        self,
+        input_dim=3 * 32 * 32,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+    ):
+        """Build the network with small random weights and zero biases.
+
+        Inputs:
+        - input_dim: Integer D, the size of one (flattened) input.
+        - hidden_dim: Integer H, the size of the hidden layer.
+        - num_classes: Integer C, the number of classes.
+        - weight_scale: Standard deviation of the normal distribution the weights are
+          drawn from.
+        - reg: Strength of the L2 regularization.
+        """
+        where = "TwoLayerNet"
+        self.init_args = {
+            "input_dim": _positive_int(where, "input_dim", input_dim),
+            "hidden_dim": _positive_int(where, "hidden_dim", hidden_dim),
+            "num_classes": _positive_int(where, "num_classes", num_classes),
+            "weight_scale": _non_negative_float(where, "weight_scale", weight_scale),
+            "reg": _non_negative_float(where, "reg", reg),
+        }
+        self.reg = reg
+        self.params = {}
+        # TODO: Initialize the parameters listed in the class docstring: weights W1, W2
+        # drawn with weight_scale * np.random.randn(rows, columns) (in that order, so a
+        # seeded run gives the expected numbers), biases b1, b2 as zeros. Store all four
+        # in self.params under the keys 'W1', 'b1', 'W2', 'b2'.
+        ### BEGIN SOLUTION
+        self.params["W1"] = weight_scale * np.random.randn(input_dim, hidden_dim)
+        self.params["b1"] = np.zeros(hidden_dim)
+        self.params["W2"] = weight_scale * np.random.randn(hidden_dim, num_classes)
+        self.params["b2"] = np.zeros(num_classes)
+        ### END SOLUTION
+
+    def loss(self, X, y=None):
+        """Compute the class scores, or the loss and its gradients, for a minibatch.
+
+        Inputs:
+        - X: Input data, of shape (N, d_1, ..., d_k) with d_1 * ... * d_k = D.
+        - y: Labels, of shape (N,), with 0 <= y[i] < C; or None.
+
+        Returns:
+        - If y is None: scores, an array of shape (N, C) of class scores.
+        - Otherwise a tuple (loss, grads): the scalar loss (softmax data loss plus
+          regularization) and a dictionary with the same keys as self.params holding
+          the gradient of the loss with respect to each parameter.
+        """
+        # TODO: Forward pass: run X through affine_relu_forward (W1, b1), then
+        # affine_forward (W2, b2). Set scores to the output and keep both caches.
+        ### BEGIN SOLUTION
+        hidden, hidden_cache = affine_relu_forward(X, self.params["W1"], self.params["b1"])
+        scores, scores_cache = affine_forward(hidden, self.params["W2"], self.params["b2"])
+        ### END SOLUTION
+
+        if y is None:
+            return scores
+
+        # TODO: Backward pass. Set loss to the softmax loss of scores plus the L2 term
+        # 0.5 * self.reg * (sum(W1**2) + sum(W2**2)); the factor 0.5 makes the gradient
+        # of the L2 term self.reg * W. Backpropagate the softmax gradient through the two
+        # layers and set grads['W1'], grads['b1'], grads['W2'], grads['b2'], adding
+        # self.reg * W to the weight gradients (biases are not regularized).
+        ### BEGIN SOLUTION
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dhidden, grads["W2"], grads["b2"] = affine_backward(dscores, scores_cache)
+        _, grads["W1"], grads["b1"] = affine_relu_backward(dhidden, hidden_cache)
+        for name in ("W1", "W2"):
+            weights = self.params[name]
+            loss += 0.5 * self.reg * np.sum(weights * weights)
+            grads[name] += self.reg * weights
+        ### END SOLUTION
+        return loss, grads
+
+
+class FullyConnectedNet:
+    """A fully-connected network with any number of hidden layers.
+
+    For L = len(hidden_dims) + 1 layers the architecture is
+
+        {affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax
+
+    where normalization and dropout are optional. Layer l (counting from 1) has
+    weights 'Wl' and biases 'bl'; with normalization, every hidden layer l also has a
+    scale 'gammal' and a shift 'betal' (no normalization after the last affine layer).
+    All parameters and all computations use the dtype given to the constructor.
+    """
+
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+    ):
+        """Build the network with small random weights and zero biases.
+
+        Inputs:
+        - hidden_dims: List of integers, the size of each hidden layer.
+        - input_dim: Integer, the size of one (flattened) input.
+        - num_classes: Integer, the number of classes.
+        - dropout_keep_ratio: Probability of keeping each hidden unit in dropout, in
+          (0, 1]. 1 means no dropout.
+        - normalization: None, 'batchnorm' or 'layernorm'.
+        - reg: Strength of the L2 regularization.
+        - weight_scale: Standard deviation of the normal distribution the weights are
+          drawn from.
+        - dtype: Floating-point type of every parameter and computation. float32 is
+          faster; use float64 for numeric gradient checks.
+        - seed: If not None, dropout draws the same masks on every call (for gradient
+          checks). It does not affect the initial weights, which come from np.random.
+        """
+        self.init_args = _fully_connected_init_args(
+            hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
+            weight_scale, dtype, seed,
+        )
+        self.normalization = normalization
+        self.use_dropout = dropout_keep_ratio != 1
+        self.reg = reg
+        self.num_layers = 1 + len(hidden_dims)
+        self.dtype = np.dtype(dtype)
+        self.params = {}
+        # TODO: Initialize the parameters named in the class docstring, layer by layer
+        # from 1 to self.num_layers (layer l maps the size of layer l-1 to the size of
+        # layer l, starting from input_dim and ending with num_classes):
+        #   'Wl' = weight_scale * np.random.randn(fan_in, fan_out), 'bl' = zeros(fan_out),
+        # and for hidden layers only, when normalization is not None,
+        #   'gammal' = ones(fan_out), 'betal' = zeros(fan_out).
+        # Draw the weights in layer order. Leave the dtype alone: it is applied below.
+        ### BEGIN SOLUTION
+        layer_sizes = [input_dim, *hidden_dims, num_classes]
+        for layer in range(1, self.num_layers + 1):
+            fan_in, fan_out = layer_sizes[layer - 1], layer_sizes[layer]
+            self.params[f"W{layer}"] = weight_scale * np.random.randn(fan_in, fan_out)
+            self.params[f"b{layer}"] = np.zeros(fan_out)
+            if normalization is not None and layer < self.num_layers:
+                self.params[f"gamma{layer}"] = np.ones(fan_out)
+                self.params[f"beta{layer}"] = np.zeros(fan_out)
+        ### END SOLUTION
+        self.params = {name: value.astype(self.dtype) for name, value in self.params.items()}
+
+        # Every dropout layer shares one parameter dictionary; its mode is set in loss().
+        self.dropout_param = {}
+        if self.use_dropout:
+            self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+            if seed is not None:
+                self.dropout_param["seed"] = seed
+
+        # One dictionary per normalized hidden layer: norm_params[l - 1] is the bn_param
+        # or ln_param of layer l. Batchnorm keeps its running averages in it.
+        self.norm_params = []
+        if normalization == "batchnorm":
+            self.norm_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+        elif normalization == "layernorm":
+            self.norm_params = [{} for _ in range(self.num_layers - 1)]
+
+    def loss(self, X, y=None):
+        """Compute the class scores, or the loss and its gradients, for a minibatch.
+
+        Inputs:
+        - X: Input data, of shape (N, d_1, ..., d_k) with d_1 * ... * d_k = input_dim.
+        - y: Labels, of shape (N,), with 0 <= y[i] < num_classes; or None.
+
+        Returns:
+        - If y is None: scores, an array of shape (N, C), computed in test mode (batch
+          normalization uses its running averages, dropout is off).
+        - Otherwise a tuple (loss, grads), computed in training mode: the scalar loss
+          (softmax data loss plus regularization) and a dictionary with the same keys
+          as self.params holding the gradient of the loss with respect to each one.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        mode = "test" if y is None else "train"
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+        if self.normalization == "batchnorm":
+            for bn_param in self.norm_params:
+                bn_param["mode"] = mode
+
+        # TODO: Forward pass. For each hidden layer l = 1 .. self.num_layers - 1 run
+        # affine_relu_forward (no normalization) or affine_norm_relu_forward (with
+        # gammal, betal, self.norm_params[l - 1] and self.normalization), followed by
+        # dropout_forward(..., self.dropout_param) if self.use_dropout. Keep every cache
+        # for the backward pass. Finish with affine_forward using the last W and b and
+        # set scores to its output.
+        ### BEGIN SOLUTION
+        hidden = X
+        layer_caches = []
+        for layer in range(1, self.num_layers):
+            W, b = self.params[f"W{layer}"], self.params[f"b{layer}"]
+            if self.normalization is None:
+                hidden, cache = affine_relu_forward(hidden, W, b)
+            else:
+                gamma, beta = self.params[f"gamma{layer}"], self.params[f"beta{layer}"]
+                hidden, cache = affine_norm_relu_forward(
+                    hidden, W, b, gamma, beta, self.norm_params[layer - 1], self.normalization
+                )
+            dropout_cache = None
+            if self.use_dropout:
+                hidden, dropout_cache = dropout_forward(hidden, self.dropout_param)
+            layer_caches.append((cache, dropout_cache))
+        last = self.num_layers
+        scores, scores_cache = affine_forward(hidden, self.params[f"W{last}"], self.params[f"b{last}"])
+        ### END SOLUTION
+
+        if y is None:
+            return scores
+
+        # TODO: Backward pass. Set loss to the softmax loss of scores plus the L2 term
+        # 0.5 * self.reg * sum(W**2) over every weight matrix (not biases, gammas or
+        # betas). Backpropagate the softmax gradient through the last affine layer and
+        # then through the hidden layers in reverse order (dropout_backward first if
+        # dropout is on, then the matching sandwich backward). Store each gradient in
+        # grads under its parameter's name and add self.reg * W to each weight gradient.
+        ### BEGIN SOLUTION
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dhidden, grads[f"W{last}"], grads[f"b{last}"] = affine_backward(dscores, scores_cache)
+        for layer in range(self.num_layers - 1, 0, -1):
+            cache, dropout_cache = layer_caches[layer - 1]
+            if self.use_dropout:
+                dhidden = dropout_backward(dhidden, dropout_cache)
+            if self.normalization is None:
+                dhidden, grads[f"W{layer}"], grads[f"b{layer}"] = affine_relu_backward(dhidden, cache)
+            else:
+                (
+                    dhidden,
+                    grads[f"W{layer}"],
+                    grads[f"b{layer}"],
+                    grads[f"gamma{layer}"],
+                    grads[f"beta{layer}"],
+                ) = affine_norm_relu_backward(dhidden, cache)
+        for layer in range(1, self.num_layers + 1):
+            weights = self.params[f"W{layer}"]
+            loss += 0.5 * self.reg * np.sum(weights * weights)
+            grads[f"W{layer}"] += self.reg * weights
+        ### END SOLUTION
+        return loss, grads

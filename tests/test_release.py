@@ -1,0 +1,375 @@
+"""The student release: stripping solutions, the manifest, the handout, verification,
+collect_submission.py, and the committed release/fcnet being what `autograder release` builds.
+
+Everything here is fast except test_committed_release_is_up_to_date, which runs nbgrader.
+"""
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.manifest import ManifestError, load_manifest, manifest_path
+from autograder.release.paths import assignment_files
+from autograder.release.handout import HandoutError, fill_blocks, notebook_points
+from autograder.release.strip import StripError, strip_solutions
+from autograder.release.verify import read_chunks, secret_lines, verify_release
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "source" / "fcnet"
+RELEASE = REPO / "release" / "fcnet"
+MANIFEST = load_manifest(manifest_path(REPO, "fcnet"))
+
+needs_release = pytest.mark.skipif(
+    not RELEASE.is_dir(), reason="release/fcnet not built yet: run `autograder release fcnet`")
+
+
+def stripped(source: str) -> str:
+    text, _ = strip_solutions(textwrap.dedent(source), "pkg/mod.py")
+    return text
+
+
+# --- stripping solutions from modules ---------------------------------------------------
+
+def test_strip_keeps_the_comment_above_and_names_the_function():
+    text = stripped('''
+        def affine_forward(x, w, b):
+            """Doc."""
+            # TODO: set out = x @ w + b.
+            ### BEGIN SOLUTION
+            out = x.reshape(len(x), -1) @ w + b
+            ### END SOLUTION
+            return out, (x, w, b)
+        ''')
+    assert text == textwrap.dedent('''
+        def affine_forward(x, w, b):
+            """Doc."""
+            # TODO: set out = x @ w + b.
+            # TODO: your code goes here, in place of the raise below.
+            raise NotImplementedError("affine_forward: implement this (see the TODO above)")
+            return out, (x, w, b)
+        ''')
+
+
+def test_strip_names_methods_by_class_and_keeps_nested_indentation():
+    text = stripped('''
+        class Net:
+            def loss(self, X, y=None):
+                if y is not None:
+                    # TODO: compute the loss.
+                    ### BEGIN SOLUTION
+                    loss = float(X.sum())
+                    ### END SOLUTION
+                return loss
+        ''')
+    stub = "\n".join([
+        '            # TODO: compute the loss.',
+        '            # TODO: your code goes here, in place of the raise below.',
+        '            raise NotImplementedError("Net.loss: implement this (see the TODO above)")',
+        '        return loss',
+    ])
+    assert stub in text
+    assert "X.sum()" not in text
+
+
+def test_strip_replaces_every_region_with_its_own_name():
+    source = '''
+        import numpy as np
+
+        def first(x):
+            # TODO: forward.
+            ### BEGIN SOLUTION
+            y = np.tanh(x)
+            ### END SOLUTION
+            # TODO: backward.
+            ### BEGIN SOLUTION
+            dy = 1 - y ** 2
+            ### END SOLUTION
+            return y, dy
+
+        class Model:
+            def step(self):
+                def helper(v):
+                    # TODO: scale v.
+                    ### BEGIN SOLUTION
+                    return 3 * v
+                    ### END SOLUTION
+                return helper(1)
+        '''
+    text, regions = strip_solutions(textwrap.dedent(source), "pkg/mod.py")
+    assert [region.name for region in regions] == ["first", "first", "Model.step.helper"]
+    assert text.count("raise NotImplementedError(") == 3
+    assert "# TODO: forward." in text and "# TODO: backward." in text
+    for solution in ("np.tanh(x)", "1 - y ** 2", "3 * v", "BEGIN SOLUTION", "END SOLUTION"):
+        assert solution not in text
+
+
+def test_stripped_function_raises_not_implemented_error_naming_it():
+    namespace = {}
+    exec(stripped('''
+        class Net:
+            def forward(self, x):
+                # TODO: set out.
+                ### BEGIN SOLUTION
+                out = x
+                ### END SOLUTION
+                return out
+        '''), namespace)
+    with pytest.raises(NotImplementedError, match=r"^Net\.forward: implement this"):
+        namespace["Net"]().forward(1)
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("def f():\n    ### BEGIN SOLUTION\n    x = 1\n", "pkg/mod.py:2: .* never closed"),
+    ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n",
+     "pkg/mod.py:3: a second BEGIN SOLUTION"),
+    ("def f():\n    x = 1\n    ### END SOLUTION\n", "pkg/mod.py:3: END SOLUTION without"),
+    ("### BEGIN SOLUTION\ndef f():\n    return 1\n### END SOLUTION\n",
+     "pkg/mod.py:2: .* contains the definition of f"),
+])
+def test_strip_refuses_malformed_regions_naming_file_and_line(source, problem):
+    with pytest.raises(StripError, match=problem):
+        strip_solutions(source, "pkg/mod.py")
+
+
+# --- the manifest ------------------------------------------------------------------------
+
+def test_real_manifest_has_the_assignment_facts():
+    assert MANIFEST.id == "fcnet"
+    assert MANIFEST.due.isoformat() == "2026-12-18T23:59:00+00:00"
+    assert MANIFEST.notebooks == ("FullyConnectedNets.ipynb", "BatchNormalization.ipynb",
+                                  "Dropout.ipynb", "Optimizers.ipynb")
+    assert MANIFEST.student_modules == ("nnkit/layers.py", "nnkit/classifiers/fc_net.py",
+                                        "nnkit/optim.py")
+    assert MANIFEST.artifacts == ("best_model.npz",)
+    assert MANIFEST.submission_zip == "fcnet_submission.zip"
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda text: text.replace('title = "Fully', 'titel = "Fully'), "key 'titel' is not"),
+    (lambda text: text.replace("23:59:00+00:00", "23:59:00"), "key 'due' .* without a timezone"),
+    (lambda text: text.replace('"nnkit/optim.py"', '"../optim.py"'), "key 'student_modules'"),
+    (lambda text: text.replace('id = "fcnet"', 'id = "other"'), "key 'id' .* must match"),
+])
+def test_manifest_errors_name_the_file_and_key(tmp_path, change, problem):
+    broken = tmp_path / "fcnet" / "manifest.toml"
+    broken.parent.mkdir()
+    broken.write_text(change(MANIFEST.path.read_text()))
+    with pytest.raises(ManifestError, match=f"{broken}: .*{problem}"):
+        load_manifest(broken)
+
+
+# --- the handout ---------------------------------------------------------------------------
+
+def graded_notebook(path: Path) -> Path:
+    def nbgrader(**fields):
+        meta = {"grade": False, "locked": False, "schema_version": 3, "solution": False,
+                "task": False, "grade_id": f"cell{len(fields)}{sorted(fields)}"}
+        return {"nbgrader": {**meta, **fields}}
+    notebook = new_notebook(cells=[
+        new_code_cell("x = 1"),
+        new_code_cell("assert x", metadata=nbgrader(grade=True, locked=True, points=2)),
+        new_code_cell("assert x > 0", metadata=nbgrader(grade=True, locked=True, points=1.5)),
+        new_markdown_cell("why", metadata=nbgrader(grade=True, solution=True, points=3)),
+    ])
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_points_split_into_autograded_and_ta_graded(tmp_path):
+    points = notebook_points(graded_notebook(tmp_path / "Demo.ipynb"))
+    assert (points.notebook, points.auto, points.manual) == ("Demo.ipynb", 3.5, 3.0)
+
+
+def test_fill_blocks_rewrites_only_the_generated_blocks():
+    text = ("intro\n<!-- BEGIN GENERATED points: rewritten -->\nold\n"
+            "<!-- END GENERATED points -->\noutro\n")
+    assert fill_blocks(text, {"points": "new\n"}, "README.md") == (
+        "intro\n<!-- BEGIN GENERATED points: rewritten -->\nnew\n"
+        "<!-- END GENERATED points -->\noutro\n")
+    with pytest.raises(HandoutError, match="README.md: no generated block 'todo'"):
+        fill_blocks(text, {"points": "", "todo": ""}, "README.md")
+
+
+# --- what verification counts as a leak ----------------------------------------------------
+
+def test_a_solution_line_spelled_out_by_the_todo_comment_is_not_a_secret(tmp_path):
+    (tmp_path / "mod.py").write_text(textwrap.dedent('''
+        def f(x, w):
+            # TODO: set out = x @ w.
+            ### BEGIN SOLUTION
+            out = x @ w
+            scaled = np.exp(out - out.max())
+            ### END SOLUTION
+            return out
+        '''))
+    assert secret_lines(read_chunks(tmp_path, "mod.py")) == {
+        "scaled = np.exp(out - out.max())": "mod.py:6"}
+
+
+# --- collect_submission.py ---------------------------------------------------------------
+
+@pytest.fixture
+def student_copy(tmp_path):
+    """A student's copy of the release, without data."""
+    copy = tmp_path / "fcnet"
+    shutil.copytree(RELEASE, copy, ignore=shutil.ignore_patterns(*MANIFEST.local_only_patterns))
+    return copy
+
+
+def collect(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "collect_submission.py"], cwd=folder,
+                          capture_output=True, text=True, timeout=60)
+
+
+@needs_release
+def test_collect_submission_zips_the_work_and_names_what_is_missing(student_copy):
+    result = collect(student_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(student_copy / "fcnet_submission.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(MANIFEST.notebooks + MANIFEST.student_modules)
+    assert "MISSING (1)" in result.stdout and "best_model.npz" in result.stdout
+    # The release's notebooks were never run: collect says so for each of them.
+    for notebook in MANIFEST.notebooks:
+        assert f"{notebook} has no outputs" in result.stdout
+
+
+@needs_release
+def test_collect_submission_from_a_notebook_cell_includes_saved_artifacts(student_copy):
+    (student_copy / "best_model.npz").write_bytes(b"weights")
+    cell = "import collect_submission; print('exit', collect_submission.main())"
+    result = subprocess.run([sys.executable, "-c", cell], cwd=student_copy,
+                            capture_output=True, text=True, timeout=60)
+    assert "exit 0" in result.stdout, result.stdout + result.stderr
+    assert "MISSING" not in result.stdout
+    with zipfile.ZipFile(student_copy / "fcnet_submission.zip") as archive:
+        assert archive.read("best_model.npz") == b"weights"
+
+
+@needs_release
+def test_collect_submission_warns_about_a_notebook_saved_before_a_module_change(student_copy):
+    notebook_path = student_copy / MANIFEST.notebooks[0]
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for number, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
+        cell.execution_count = number + 1
+    nbformat.write(notebook, notebook_path)
+    saved = (student_copy / MANIFEST.student_modules[0]).stat().st_mtime - 3600
+    os.utime(notebook_path, (saved, saved))  # saved an hour before the last module change
+    result = collect(student_copy)
+    assert f"{MANIFEST.notebooks[0]} was last saved before your latest change to" in result.stdout
+    assert f"{MANIFEST.notebooks[0]} has no outputs" not in result.stdout
+
+
+# --- the committed release ---------------------------------------------------------------
+
+def source_chunks():
+    """The instructor's modules and notebooks, as verification reads them."""
+    return [chunk for path in assignment_files(SOURCE, MANIFEST.local_only_patterns)
+            for chunk in read_chunks(SOURCE, path)]
+
+
+@needs_release
+def test_release_contains_no_solution_text_or_markers():
+    secrets = secret_lines(source_chunks())
+    assert len(secrets) > 50  # the source really has solutions to hide
+    for path in RELEASE.rglob("*"):
+        if path.suffix not in (".py", ".ipynb", ".md", ".json", ".sh"):
+            continue
+        for chunk in read_chunks(RELEASE, path.relative_to(RELEASE).as_posix()):
+            for number, line in chunk.lines():
+                where = chunk.where(number)
+                assert "BEGIN SOLUTION" not in line and "HIDDEN TESTS" not in line, where
+                leaked = [secret for secret in secrets if secret in line]
+                assert not leaked, f"{where} leaks {leaked[0]!r} ({secrets[leaked[0]]})"
+
+
+def stubs(tree: ast.AST, prefix: str = ""):
+    """(enclosing Class.function, message) of every `raise NotImplementedError("...")`."""
+    for child in ast.iter_child_nodes(tree):
+        if (isinstance(child, ast.Raise) and isinstance(child.exc, ast.Call)
+                and getattr(child.exc.func, "id", None) == "NotImplementedError"):
+            yield prefix.rstrip("."), child.exc.args[0].value
+        inner = f"{prefix}{child.name}." if isinstance(child, (ast.FunctionDef, ast.ClassDef)) \
+            else prefix
+        yield from stubs(child, inner)
+
+
+@needs_release
+def test_every_stub_names_the_function_it_sits_in():
+    for module in MANIFEST.student_modules:
+        found = list(stubs(ast.parse((RELEASE / module).read_text())))
+        assert found, f"{module} has no NotImplementedError stubs"
+        for function, message in found:
+            assert message == f"{function}: implement this (see the TODO above)", module
+
+
+@needs_release
+def test_calling_a_stripped_function_raises_not_implemented_error_naming_it():
+    program = textwrap.dedent('''
+        import sys
+        sys.path.insert(0, sys.argv[1])  # the release folder
+        import numpy as np
+        from nnkit import layers, optim
+        from nnkit.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
+        x, w, b = np.ones((2, 3)), np.ones((3, 4)), np.ones(4)
+        calls = {
+            "affine_forward": lambda: layers.affine_forward(x, w, b),
+            "relu_forward": lambda: layers.relu_forward(x),
+            "softmax_loss": lambda: layers.softmax_loss(x, np.array([0, 1])),
+            "dropout_forward": lambda: layers.dropout_forward(x, {"mode": "train", "p": 0.5}),
+            "sgd_momentum": lambda: optim.sgd_momentum(w, w),
+            "adam": lambda: optim.adam(w, w),
+            "TwoLayerNet.__init__": lambda: TwoLayerNet(input_dim=3, hidden_dim=4, num_classes=2),
+            "FullyConnectedNet.__init__":
+                lambda: FullyConnectedNet([4], input_dim=3, num_classes=2),
+        }
+        for name, call in calls.items():
+            try:
+                call()
+            except NotImplementedError as error:
+                print(name, "->", error)
+            else:
+                print(name, "-> no error")
+        ''')
+    # -I: only the release's nnkit is importable, not the instructor's.
+    result = subprocess.run([sys.executable, "-I", "-B", "-c", program, str(RELEASE)],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 8
+    for line in lines:
+        name, error = line.split(" -> ")
+        assert error == f"{name}: implement this (see the TODO above)"
+
+
+@needs_release
+def test_verification_catches_a_planted_solution_line(tmp_path):
+    copy = tmp_path / "fcnet"
+    shutil.copytree(RELEASE, copy, ignore=shutil.ignore_patterns(*MANIFEST.local_only_patterns))
+    solution = next(line for line, origin in secret_lines(source_chunks()).items()
+                    if origin.startswith("nnkit/layers.py:"))
+    with (copy / "nnkit" / "optim.py").open("a") as module:
+        module.write(f"\n\ndef _leak(x, w, b):\n    {solution}\n")
+    planted_line = len((copy / "nnkit" / "optim.py").read_text().splitlines())
+    (copy / "README.md").write_text((copy / "README.md").read_text() + "\n### BEGIN SOLUTION\n")
+
+    problems = sorted(str(problem) for problem in verify_release(copy, SOURCE, MANIFEST))
+    # The committed release itself verifies (see the next test), so these are all there is.
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("README.md:") and "nbgrader marker" in problems[0]
+    assert problems[1].startswith(f"nnkit/optim.py:{planted_line}: contains solution text")
+
+
+def test_committed_release_is_up_to_date():
+    """A stale release/fcnet (source changed, release not rebuilt) fails here."""
+    result = subprocess.run([sys.executable, "-m", "autograder", "release", "fcnet", "--check"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
