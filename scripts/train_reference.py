@@ -23,20 +23,22 @@ BEST_MODEL_TARGET = 0.50
 
 
 def train_two_layer_net(data, verbose=False):
+    """The recipe of FullyConnectedNets.ipynb's tuning cell (plain SGD: students have no
+    other update rule yet at that point)."""
     np.random.seed(0)
-    model = TwoLayerNet(hidden_dim=256, weight_scale=1e-3, reg=0.05)
-    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 3e-4},
-                    lr_decay=0.9, num_epochs=10, batch_size=200, verbose=verbose)
+    model = TwoLayerNet(hidden_dim=100, weight_scale=1e-3, reg=0.1)
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 2e-3},
+                    lr_decay=0.8, num_epochs=8, batch_size=200, verbose=verbose)
     solver.train()
     return model, solver
 
 
 def train_best_fc_net(data, verbose=False):
+    """The recipe of FullyConnectedNets.ipynb's "train your best model" cell."""
     np.random.seed(0)
-    model = FullyConnectedNet([512, 256], normalization="batchnorm", dropout_keep_ratio=0.8,
-                              reg=1e-3, weight_scale=1e-2, dtype=np.float32)
-    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
-                    lr_decay=0.9, num_epochs=10, batch_size=200, verbose=verbose)
+    model = FullyConnectedNet([200, 100], weight_scale=5e-3, reg=0.01)
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 5e-4},
+                    lr_decay=0.8, num_epochs=8, batch_size=200, verbose=verbose)
     solver.train()
     return model, solver
 

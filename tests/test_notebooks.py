@@ -17,16 +17,13 @@ MANIFEST = load_manifest(manifest_path(REPO, "fcnet"))
 
 def execute(folder, notebook_name, datasets_dir, allow_errors):
     notebook = nbformat.read(folder / notebook_name, as_version=4)
-    env_backup = os.environ.get("NNKIT_DATA_DIR")
-    os.environ["NNKIT_DATA_DIR"] = str(datasets_dir)  # the kernel inherits it
-    try:
-        NotebookClient(notebook, timeout=900, kernel_name="python3", allow_errors=allow_errors,
-                       resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        if env_backup is None:
-            os.environ.pop("NNKIT_DATA_DIR")
-        else:
-            os.environ["NNKIT_DATA_DIR"] = env_backup
+    # One BLAS thread: OpenBLAS threads spin-wait, and on a shared 2-core machine two of them
+    # per kernel made these notebooks 5-10x slower than one.
+    kernel_env = {**os.environ, "NNKIT_DATA_DIR": str(datasets_dir), "OPENBLAS_NUM_THREADS": "1"}
+    client = NotebookClient(notebook, timeout=900, kernel_name="python3",
+                            allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(folder)}})
+    client.execute(env=kernel_env)
     return notebook
 
 
@@ -37,11 +34,12 @@ def copy_assignment(kind, tmp_path):
     return folder
 
 
-def names_assigned(cell):
+def names(cell, context):
+    """Names a code cell assigns (context ast.Store) or reads (ast.Load); magics ignored."""
     source = "\n".join(line for line in cell.source.splitlines()
                        if not line.lstrip().startswith(("%", "!")))
     return {node.id for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+            if isinstance(node, ast.Name) and isinstance(node.ctx, context)}
 
 
 def errors(notebook):
@@ -65,18 +63,23 @@ def test_source_notebook_runs_without_error(notebook_name, datasets_dir, tmp_pat
 def test_release_notebook_fails_only_on_student_todos(notebook_name, datasets_dir, tmp_path):
     folder = copy_assignment("release", tmp_path)
     notebook = execute(folder, notebook_name, datasets_dir, allow_errors=True)
+    source_cells = {cell.id: cell for cell in
+                    nbformat.read(REPO / "source" / "fcnet" / notebook_name, as_version=4).cells}
 
     found = list(errors(notebook))
     assert found, "an untouched release should stop at the first student TODO"
     undefined_by_failures = set()
     for index, error in found:
-        if error.ename != "NotImplementedError":
-            # Allowed only as the echo of an earlier failure: a cell using a name that a cell
-            # stopped by a student TODO would have defined.
-            missing_name = error.evalue.split("'")[1] if error.ename == "NameError" else None
-            assert missing_name in undefined_by_failures, (
-                f"{notebook_name} cell {index}: {error.ename}: {error.evalue}")
-        undefined_by_failures |= names_assigned(notebook.cells[index])
+        cell = notebook.cells[index]
+        # Besides a TODO itself, only the echo of an earlier one may fail: a cell reading a
+        # name that a cell stopped by a TODO would have defined (in its solved version), or a
+        # graded check explaining in words what is still missing (e.g. the saved model).
+        explained_by_check = (error.ename == "AssertionError" and error.evalue.strip()
+                              and cell.metadata.get("nbgrader", {}).get("grade"))
+        assert (error.ename == "NotImplementedError" or explained_by_check
+                or names(cell, ast.Load) & undefined_by_failures), (
+            f"{notebook_name} cell {index}: {error.ename}: {error.evalue}")
+        undefined_by_failures |= names(source_cells[cell.id], ast.Store)
     first_error = found[0][0]
     setup_cells = notebook.cells[:first_error]
     assert any("get_CIFAR10_data" in c.source or "load_mnist" in c.source for c in setup_cells), (

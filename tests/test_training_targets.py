@@ -40,8 +40,8 @@ def test_best_fully_connected_net_reaches_the_50_percent_target(cifar):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("hidden_dims, weight_scale, learning_rate", [
-    ([100, 100], 2e-2, 1e-2),
-    ([100, 100, 100, 100], 1e-1, 2e-3),
+    ([100, 100], 3e-2, 3e-3),
+    ([100, 100, 100, 100], 1e-1, 1e-3),
 ])
 def test_deep_nets_overfit_fifty_images(cifar, hidden_dims, weight_scale, learning_rate):
     small = {

@@ -6,6 +6,7 @@ Gradient thresholds are one order looser than the error the notebooks promise st
 import numpy as np
 import pytest
 
+from numeric_helpers import numeric_grads
 from nnkit.gradient_check import (
     eval_numerical_gradient,
     eval_numerical_gradient_array,
@@ -28,19 +29,6 @@ from nnkit.layers import (
     softmax_loss,
     svm_loss,
 )
-
-
-def numeric_grads(forward, inputs, dout):
-    """Numeric gradient of sum(forward(*inputs) * dout) with respect to every input."""
-    grads = []
-    for i, array in enumerate(inputs):
-        def f(value, i=i):
-            args = list(inputs)
-            args[i] = value
-            return forward(*args)[0]
-
-        grads.append(eval_numerical_gradient_array(f, array.copy(), dout))
-    return grads
 
 
 # ---------------------------------------------------------------- affine
