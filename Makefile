@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup data main test test-fast benchmark
+.PHONY: setup data main check-grading train-reference test test-fast benchmark
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,21 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 data: setup
 	PYTHON=$(abspath $(PY)) bash datasets/get_datasets.sh
 
+# The main job: regenerate the student release, build sample submissions from it (the
+# reference solution, the blank release, partial ones) and grade them with 2 workers.
+# Grades, feedback and the report land in out/main/graded/.
 main: data
+	$(PY) -m autograder release fcnet
+	rm -rf out/main/submissions
+	$(PY) -m autograder samples fcnet --out out/main/submissions
+	$(PY) -m autograder grade fcnet --submissions out/main/submissions --out out/main/graded --workers 2
+
+# Grade the samples and fail unless every score is exactly what it must be.
+check-grading: data
+	$(PY) -m autograder check fcnet --workers 2
+
+# Train the reference recipes on CIFAR-10 and print their accuracies against the targets.
+train-reference: data
 	$(PY) scripts/train_reference.py
 
 test: data

@@ -21,8 +21,10 @@ manifests = [load_manifest(path) for path in sorted(REPO.glob("assignments/*/man
 
 # Autograde copies every non-notebook file of source/<id> over the student's submission,
 # so without this it would grade the instructor's modules and every student would pass
-# (nbgrader issue #940).
-c.Autograde.exclude_overwriting = {m.id: list(m.student_modules) for m in manifests}
+# (nbgrader issue #940). Handed-in artifacts are listed too: an instructor who ran the
+# source notebooks has a best_model.npz in source/<id>, which would replace the student's.
+c.Autograde.exclude_overwriting = {m.id: list(m.student_modules) + list(m.artifacts)
+                                   for m in manifests}
 
 # nbgrader copies every non-notebook file it finds (source -> release, submission ->
 # autograded); data, checkpoints and caches of a working copy must never travel along.
@@ -32,3 +34,32 @@ c.CourseDirectory.ignore = sorted(never_copied)
 # leaves them out (the instructor's own best_model.npz is not for students).
 c.GenerateAssignmentApp.CourseDirectory.ignore = sorted(
     never_copied | {pattern for m in manifests for pattern in m.local_only_patterns})
+
+
+# --- Autograding (`nbgrader autograde`, and `autograder grade`, which runs it per student) ---
+from autograder.grading.preprocessors import autograde_pipeline, sanitize_pipeline  # noqa: E402
+
+# Cells tagged "slow" (training runs, searches) would take many minutes per student: they are
+# commented out before execution, and a skipped test cell gets no automatic score but a
+# manual-grade flag, so nobody earns points for a check that did not run
+# (see autograder/grading/preprocessors.py).
+c.Autograde.autograde_preprocessors = autograde_pipeline()
+
+# Students delete, cut or paste cells. A deleted test cell would otherwise be "needs manual
+# grading" forever (nbgrader issue #1682); this puts it back from the gradebook and runs it.
+c.OverwriteCells.add_missing_cells = True
+# ...but nbgrader then fails the whole submission on a cell whose grade id the assignment
+# does not have (a notebook from an older release): such cells become plain cells first.
+c.Autograde.sanitize_preprocessors = sanitize_pipeline()
+
+# nbgrader's 30 s per cell is too short for the untagged cells that train small nets on a
+# loaded machine, and an endless loop must not hold a worker for long: 3 minutes, then the
+# cell fails with a timeout error (graded as a failed cell) and the rest of the notebook runs.
+c.Execute.timeout = 180
+# With several graders sharing the cores, a kernel can take well over nbgrader's 60 s to start.
+c.Execute.startup_timeout = 180
+
+# Output a student prints in a loop would bloat the autograded notebook, the feedback page
+# and the gradebook: keep 200 lines per cell and 60 lines per traceback (top and bottom).
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 60

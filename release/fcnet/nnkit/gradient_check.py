@@ -42,12 +42,7 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        f_plus = f(x)
-        x[index] = original - h
-        f_minus = f(x)
-        x[index] = original
+        f_plus, f_minus = _evaluate_around(f, x, index, h)
         grad[index] = (f_plus - f_minus) / (2 * h)
         if verbose:
             print(index, grad[index])
@@ -71,13 +66,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """
     grad = np.zeros_like(x)
     for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        # Copy: f may return x itself (an identity layer) or a view of it.
-        out_plus = np.array(f(x), copy=True)
-        x[index] = original - h
-        out_minus = np.array(f(x), copy=True)
-        x[index] = original
+        out_plus, out_minus = _evaluate_around(f, x, index, h)
         grad[index] = np.sum((out_plus - out_minus) * df) / (2 * h)
     return grad
 
@@ -102,15 +91,24 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
     errors = []
     for _ in range(num_checks):
         index = tuple(rng.randint(size) for size in x.shape)
-        original = x[index]
-        x[index] = original + h
-        f_plus = f(x)
-        x[index] = original - h
-        f_minus = f(x)
-        x[index] = original
-        numeric = (f_plus - f_minus) / (2 * h)
+        f_plus, f_minus = _evaluate_around(f, x, index, h)
+        numeric = float((f_plus - f_minus) / (2 * h))
         analytic = analytic_grad[index]
         error = rel_error(numeric, analytic)
         errors.append(error)
         print(f"numerical: {numeric:f} analytic: {analytic:f}, relative error: {error:e}")
     return errors
+
+
+def _evaluate_around(f, x, index, h):
+    """f at x with x[index] moved up by h, then down by h; x is restored afterwards.
+
+    The results are copied because f may return x itself (an identity layer) or a view.
+    """
+    original = x[index]
+    x[index] = original + h
+    f_plus = np.array(f(x), copy=True)
+    x[index] = original - h
+    f_minus = np.array(f(x), copy=True)
+    x[index] = original
+    return f_plus, f_minus

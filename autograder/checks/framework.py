@@ -1,0 +1,192 @@
+"""The machinery every hidden check uses: the registry, the context a check runs in, the
+reference nnkit, and the comparisons with their student-facing messages.
+
+A check is a function of a Context, registered under the grade_id of the notebook cell it
+grades:
+
+    @check("fc_affine_forward", "affine_forward against the reference, 2-D and 4-D inputs")
+    def affine_forward(ctx):
+        cases = [...]                                     # fresh random inputs from ctx.rng
+        student = ctx.student("affine_forward", cases, subject="affine_forward")
+        reference = ctx.reference("affine_forward", cases)
+        for case, mine, correct in zip(cases, student, reference):
+            ctx.compare("affine_forward: out", mine["out"], correct["out"], 1e-8, shapes(case, "x", "w"))
+
+Failures are collected (ctx.compare records and carries on) and reported together at the
+end; ctx.student raises at once when the student's code cannot run. Messages name the
+function, the property, the measured error and the threshold, and the input shapes; they
+never show arrays or reference code.
+"""
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import probes
+from .sandbox import StudentCodeFailed, run_student_probe
+
+COURSE_ROOT = Path(__file__).resolve().parents[2]
+REFERENCE_DIR = COURSE_ROOT / "source" / "fcnet"
+# At most this many failures are listed; the first ones are the ones to fix first.
+MAX_REPORTED = 6
+
+CHECKS = {}
+
+
+@dataclass(frozen=True)
+class Check:
+    grade_id: str
+    description: str
+    function: object
+    parameters: tuple = ()     # keyword arguments the notebook passes, e.g. ("answer",)
+
+
+def check(grade_id, description, parameters=()):
+    """Register a check function under grade_id (several ids may share one function)."""
+    def register(function):
+        if grade_id in CHECKS:
+            raise ValueError(f"two checks for {grade_id}")
+        CHECKS[grade_id] = Check(grade_id, description, function, tuple(parameters))
+        return function
+    return register
+
+
+class CheckFailed(Exception):
+    """The submission fails the check; str() is the student-facing message."""
+
+
+class NotGradable(Exception):
+    """The grader cannot run the check (missing data or reference): not the student's fault."""
+
+
+def reference_package():
+    """probes.Package bound to the instructor's nnkit (source/fcnet/nnkit)."""
+    if not (REFERENCE_DIR / "nnkit" / "layers.py").is_file():
+        raise NotGradable(f"the reference nnkit is missing: {REFERENCE_DIR / 'nnkit'}")
+    if str(REFERENCE_DIR) not in sys.path:
+        sys.path.insert(0, str(REFERENCE_DIR))
+    import nnkit
+
+    if not Path(nnkit.__file__).resolve().is_relative_to(REFERENCE_DIR):
+        raise NotGradable(f"imported nnkit from {nnkit.__file__}, expected the reference in {REFERENCE_DIR}")
+    return probes.Package()
+
+
+@dataclass
+class Context:
+    """What a check gets: its inputs, a random generator, and ways to run probes."""
+    grade_id: str
+    submission: Path
+    seed: int
+    values: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    _rng: object = None
+
+    @property
+    def rng(self):
+        """The generator of this run's random inputs (seeded by self.seed)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
+
+    @property
+    def used_random_inputs(self):
+        return self._rng is not None
+
+    # --- running probes ---
+
+    def student(self, probe_name, cases, subject):
+        """Outputs of the probe on the student's nnkit (raises CheckFailed if it cannot run)."""
+        try:
+            return run_student_probe(probe_name, cases, self.submission, subject)
+        except StudentCodeFailed as error:
+            raise CheckFailed(str(error)) from None
+
+    def reference(self, probe_name, cases):
+        package = reference_package()
+        return [_as_arrays(probes.PROBES[probe_name](package, _copy_case(case), False)) for case in cases]
+
+    # --- verdicts ---
+
+    def fail(self, message):
+        self.failures.append(message)
+
+    def note(self, message):
+        """A line printed when the check passes (e.g. a measured accuracy)."""
+        self.notes.append(message)
+
+    def compare(self, what, actual, expected, threshold, inputs=""):
+        """Record a failure unless `actual` matches `expected` (same shape, finite, relative
+        error below threshold). Returns True when it matches."""
+        suffix = f" (for {inputs})" if inputs else ""
+        if actual is None:
+            self.fail(f"{what} is missing{suffix}")
+            return False
+        actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+        if actual.shape != expected.shape:
+            self.fail(f"{what} has shape {actual.shape}, but must have shape {expected.shape}{suffix}")
+            return False
+        if not np.all(np.isfinite(actual)):
+            self.fail(f"{what} contains NaN or inf{suffix}")
+            return False
+        error = relative_error(actual, expected)
+        if error > threshold:
+            self.fail(f"{what} is wrong{suffix}: relative error {error:.1e}, must be below {threshold:.0e}")
+            return False
+        return True
+
+    def compare_numeric(self, what, analytic, numeric, threshold, inputs=""):
+        """Like compare, against the numeric gradient of the student's own forward pass."""
+        suffix = f" (for {inputs})" if inputs else ""
+        analytic, numeric = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+        if analytic.shape != numeric.shape or not np.all(np.isfinite(analytic)):
+            return False  # already reported by compare()
+        error = relative_error(analytic, numeric)
+        if error > threshold:
+            self.fail(f"{what} does not match the numeric gradient of your own forward pass{suffix}: "
+                      f"relative error {error:.1e}, must be below {threshold:.0e}")
+            return False
+        return True
+
+    def raise_failures(self):
+        if self.failures:
+            listed = self.failures[:MAX_REPORTED]
+            more = len(self.failures) - len(listed)
+            lines = [f"- {message}" for message in listed]
+            if more:
+                lines.append(f"- ... and {more} more problem(s) of the same check")
+            raise CheckFailed("\n".join(lines))
+
+
+def relative_error(actual, expected, floor=1e-7):
+    """Largest difference relative to the size of the correct values:
+    max |actual - expected| / max(max |expected|, floor). The floor keeps arrays that
+    should be zero (e.g. the gradient of a bias followed by batchnorm) from dividing
+    rounding noise by rounding noise."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if actual.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(expected))), floor)
+    return float(np.max(np.abs(actual - expected)) / scale)
+
+
+def shapes(case, *names):
+    """'x of shape (7, 3, 4), w of shape (12, 5)' for messages."""
+    return ", ".join(f"{name} of shape {tuple(np.shape(case[name]))}" for name in names)
+
+
+def _copy_case(case):
+    return {key: np.array(value) for key, value in case.items()}
+
+
+def _as_arrays(outputs):
+    """Reference outputs in the form the student's come back in (see student_runner)."""
+    converted = {}
+    for key, value in outputs.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind in "USb":
+            converted[key] = value
+        else:
+            converted[key] = np.asarray(value, dtype=np.float64)
+    return converted

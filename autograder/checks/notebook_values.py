@@ -1,0 +1,100 @@
+"""Read, without running anything, the values a check needs from a submitted notebook.
+
+In the kernel, a hidden section passes them (run("fc_q1_choice", answer=inline_q1_answer)).
+But a kernel runs the student's code, which could replace autograder.checks.run itself, so
+`python -m autograder.checks --all` verifies a submission from outside any kernel: it
+takes the values from the source text of the cells that set them, evaluating only
+literals and arithmetic on numbers (ast; never exec).
+"""
+import ast
+import operator
+import re
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOK_OF_PREFIX = {"fc": "FullyConnectedNets.ipynb", "bn": "BatchNormalization.ipynb",
+                      "do": "Dropout.ipynb", "opt": "Optimizers.ipynb"}
+# grade_id of a check -> (grade_id of the cell that sets the values, {check parameter: variable})
+OVERFIT_SOURCES = {
+    "fc_overfit_three_layer_check": ("fc_overfit_three_layer", {"weight_scale": "weight_scale",
+                                                                "learning_rate": "learning_rate"}),
+    "fc_overfit_five_layer_check": ("fc_overfit_five_layer", {"weight_scale": "weight_scale",
+                                                              "learning_rate": "learning_rate"}),
+}
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+class ValueNotFound(Exception):
+    """The value is not set by a literal in the notebook; str() says where it was looked for."""
+
+
+def values_for(grade_id, parameters, submission):
+    """{parameter: value} for a check, read from the submission's notebook."""
+    if not parameters:
+        return {}
+    notebook = Path(submission) / NOTEBOOK_OF_PREFIX[grade_id.split("_", 1)[0]]
+    if grade_id in OVERFIT_SOURCES:
+        cell_id, variables = OVERFIT_SOURCES[grade_id]
+    else:  # multiple choice: fc_q1_choice is answered in fc_q1_answer, as inline_q1_answer
+        question = re.fullmatch(r"([a-z]+)_(q\d+)_choice", grade_id)
+        cell_id, variables = f"{question[1]}_{question[2]}_answer", {"answer": f"inline_{question[2]}_answer"}
+    if not notebook.is_file():
+        raise ValueNotFound(f"{notebook.name} is not in the submission")
+    cells = [cell for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"]
+    tagged = [cell for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") == cell_id]
+    values = {}
+    for parameter, variable in variables.items():
+        # The cell with the grade_id; if editing lost its metadata, any cell (the last one wins).
+        for candidates in (tagged, cells):
+            found = [value for cell in candidates for value in _assignments(cell.source, variable)]
+            if found:
+                values[parameter] = found[-1]
+                break
+        else:
+            raise ValueNotFound(f"{notebook.name} sets {variable} nowhere as a plain value "
+                                f"(e.g. {variable} = ...)")
+    return values
+
+
+def _assignments(source, variable):
+    """Values of the top-level assignments `variable = <literal>` in a cell's source."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return []
+    values = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == variable for t in node.targets):
+            try:
+                values.append(_evaluate(node.value))
+            except (ValueError, TypeError, ArithmeticError):
+                continue
+    return values
+
+
+def _evaluate(node):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+        return node.value
+    if isinstance(node, (ast.Set, ast.List, ast.Tuple)):
+        items = [_evaluate(item) for item in node.elts]
+        return set(items) if isinstance(node, ast.Set) else items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "set" \
+            and len(node.args) <= 1 and not node.keywords:
+        return set(_evaluate(node.args[0])) if node.args else set()
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+        return _number(_OPERATORS[type(node.op)](_number(_evaluate(node.operand))))
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _number(_evaluate(node.left)), _number(_evaluate(node.right))
+        if isinstance(node.op, ast.Pow) and abs(right) > 100:
+            raise ValueError("exponent too large")
+        return _number(_OPERATORS[type(node.op)](left, right))
+    raise ValueError(f"not a plain value: {ast.dump(node)[:60]}")
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("arithmetic on something that is not a number")
+    return value

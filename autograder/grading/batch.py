@@ -1,0 +1,141 @@
+"""`autograder grade <id>`: grade every entry of a submissions folder and record the results.
+
+    graded = grade_folder(course_root, manifest, Path("downloads"), Path("out"), workers=2)
+    graded.results, graded.paths.grades_csv, graded.max_score
+
+1. find the entries (one zip or folder per student) of the submissions folder;
+2. build one scratch course template and register the assignment in OUT/gradebook.db;
+3. run one GradingTask per entry, in `workers` local processes;
+4. in this process, serially, as results arrive: record each in the gradebook and the CSV
+   files and copy its feedback and autograded files; at the end write the report.
+
+The submissions folder is only read; all scratch work happens in a temporary folder.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from ..manifest import Manifest
+from .course import data_folder, make_course_template, register_assignment
+from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
+from .report import write_report
+from .submissions import find_entries
+from .task import GradingResult, GradingTask, grade_submission, unexpected_failure
+
+DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
+
+
+class GradingInputError(ValueError):
+    """The command's inputs are unusable; the message is one sentence saying why."""
+
+
+@dataclass(frozen=True)
+class Graded:
+    results: list[GradingResult]  # one per entry of the submissions folder, in entry order
+    paths: OutputPaths
+    max_score: float              # autograded points of the assignment
+
+
+def validate_inputs(submissions: Path, out: Path, data_dir: Path) -> None:
+    """Raise GradingInputError naming the first problem with the command's folders."""
+    if not submissions.exists():
+        raise GradingInputError(f"the submissions folder {submissions} does not exist")
+    if not submissions.is_dir():
+        raise GradingInputError(f"{submissions} is not a folder: --submissions takes the folder "
+                                "holding one zip or folder per student")
+    submissions, out = submissions.resolve(), out.resolve()
+    if out == submissions or submissions in out.parents:
+        raise GradingInputError(f"the output folder {out} is inside the submissions folder "
+                                f"{submissions}, which is never written to; choose another --out")
+    if not find_entries(submissions):
+        raise GradingInputError(f"{submissions} holds no submissions (expected one .zip file or "
+                                "folder per student)")
+    if not (data_dir / DATA_MARKER).is_dir():
+        raise GradingInputError(f"no {DATA_MARKER} in {data_dir}, so every notebook would fail "
+                                "to load its data; run `make data` or set NNKIT_DATA_DIR")
+
+
+def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
+                 workers: int = 1, autograde_timeout: float = 1200.0,
+                 say=print) -> Graded:
+    """Grade every entry of `submissions` into `out`."""
+    data_dir = data_folder(course_root)
+    validate_inputs(submissions, out, data_dir)
+    entries = find_entries(submissions.resolve())
+    paths = OutputPaths(out.resolve())
+    paths.root.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix=f"autograder-grade-{manifest.id}-") as scratch:
+        scratch = Path(scratch)
+        say(f"Preparing a scratch course for {manifest.id} and registering it in "
+            f"{paths.gradebook} ...")
+        template = make_course_template(course_root, manifest, scratch / "template")
+        register_assignment(template, manifest.id, paths.db_url)
+        max_score = autograded_max_score(paths.db_url, manifest.id)
+        tasks = [GradingTask(entry, manifest, template, scratch / "tasks" / entry.student_id,
+                             data_dir, course_root.resolve(), autograde_timeout)
+                 for entry in entries]
+        say(f"Grading {len(tasks)} submission(s) from {submissions} with {workers} worker(s) ...")
+        results = {}
+        for result in run_tasks(tasks, workers):
+            # Recorded in full as each task returns (its scratch files are still there), by
+            # this one process: no two writers ever touch the gradebook or the output files,
+            # and a run that is interrupted keeps everything graded so far.
+            record_in_gradebook(paths.db_url, manifest.id, [result])
+            copy_student_files(paths, manifest.id, result)
+            write_csvs(paths, [result], max_score)
+            shutil.rmtree(scratch / "tasks" / result.student_id, ignore_errors=True)
+            results[result.student_id] = result
+            say(f"  {result.student_id}: {_points(result.score)} points in {result.seconds:.0f} s"
+                f" ({result.status})")
+
+    write_report(paths, manifest, max_score)
+    return Graded([results[entry.student_id] for entry in entries], paths, max_score)
+
+
+def run_tasks(tasks: list[GradingTask], workers: int):
+    """Yield the result of every task as it finishes; a task that crashes yields a failed
+    result instead of stopping the batch."""
+    if workers <= 1:
+        for task in tasks:
+            yield _grade_safely(task)
+        return
+    # "spawn": each worker starts from a fresh interpreter, as a cluster node would, so the
+    # tasks can rely on nothing but what they carry.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(grade_submission, task): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as error:  # a bug, or a worker killed (e.g. out of memory)
+                yield unexpected_failure(futures[future], error)
+
+
+def _grade_safely(task: GradingTask) -> GradingResult:
+    try:
+        return grade_submission(task)
+    except Exception as error:
+        return unexpected_failure(task, error)
+
+
+def autograded_max_score(db_url: str, assignment: str) -> float:
+    """The points of the assignment's test cells (graded cells that are not answers)."""
+    with Gradebook(db_url) as gradebook:
+        total = 0.0
+        for notebook in gradebook.find_assignment(assignment).notebooks:
+            answers = {cell.name for cell in notebook.solution_cells}
+            total += sum(cell.max_score for cell in notebook.grade_cells
+                         if cell.name not in answers)
+    return total
+
+
+def _points(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -1,0 +1,160 @@
+"""Scratch nbgrader course folders, and running nbgrader in them.
+
+Every submission is graded in a course folder of its own, copied from one template:
+
+    <template>/nbgrader_config.py   loads the course's nbgrader_config.py (all grading
+                                    settings), with the root moved to this folder
+    <template>/source/<id>/         a snapshot of the instructor's source/<id>
+    <template>/gradebook.db         the assignment registered by `nbgrader generate_assignment`
+
+so a grading task needs nothing but that folder and the submission, and no two tasks ever
+share a gradebook (SQLite allows one writer at a time).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ..manifest import Manifest
+
+CONFIG_FILE = "nbgrader_config.py"
+GRADEBOOK_FILE = "gradebook.db"
+_EXCEPTION_LINE = re.compile(r"[\w.]*(Error|Exception): ")
+_CONFIG_TEMPLATE = '''\
+"""Scratch course folder for grading: the course's settings, with the root moved here."""
+import os
+
+COURSE_CONFIG = {course_config!r}
+if not os.path.isfile(COURSE_CONFIG):
+    raise FileNotFoundError(f"{{COURSE_CONFIG}} not found: the grading settings live there")
+load_subconfig(COURSE_CONFIG)  # noqa: F821 (provided by traitlets)
+c = get_config()  # noqa: F821
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+'''
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed or timed out; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    log: str       # stdout and stderr, interleaved
+
+
+def data_folder(course_root: Path) -> Path:
+    """The datasets folder the notebooks read: NNKIT_DATA_DIR, else <course>/datasets."""
+    return Path(os.environ.get("NNKIT_DATA_DIR") or course_root / "datasets").resolve()
+
+
+def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for nbgrader and the kernels it starts.
+
+    - The interpreter's bin folder goes first on PATH: nbgrader calls the `alembic`
+      command when it creates a gradebook, and `make` or a cron job rarely activate the venv.
+    - One BLAS/OpenMP thread per kernel: several kernels share the cores, and OpenBLAS
+      threads spin-wait; two threads per kernel on a 2-core machine made grading 10x slower.
+    - A config file that fails to load stops nbgrader. By default traitlets only logs the
+      error and carries on with nbgrader's defaults, i.e. without exclude_overwriting: every
+      student would be graded on the instructor's modules.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, **(extra or {})}
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env["TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR"] = "1"
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in graded folders
+    return env
+
+
+def run_nbgrader(args: list[str], course_dir: Path, timeout: float,
+                 env: dict[str, str]) -> Finished:
+    """Run `nbgrader <args>` in course_dir; on timeout, stop it and everything it started."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    process = subprocess.Popen(command, cwd=course_dir, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        log, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(process)
+        raise NbgraderError(f"nbgrader {args[0]} did not finish within {timeout:.0f} s "
+                            "and was stopped") from None
+    except BaseException:  # e.g. KeyboardInterrupt: leave no kernels behind
+        _kill_tree(process)
+        raise
+    return Finished(process.returncode, log)
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    """Kill nbgrader and all its descendants. Kernels (and the processes hidden checks
+    start) run in sessions of their own, so killing a process group would miss them, and a
+    kernel stuck in a student's endless loop would keep a core busy."""
+    try:
+        parent = psutil.Process(process.pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.communicate()
+
+
+def make_course_template(course_root: Path, manifest: Manifest, template: Path,
+                         timeout: float = 600) -> Path:
+    """Create the template course folder for grading `manifest`'s assignment; return it."""
+    course_config = course_root / CONFIG_FILE
+    if not course_config.is_file():
+        raise NbgraderError(f"{course_config} not found: grading uses its settings")
+    template.mkdir(parents=True)
+    shutil.copytree(course_root / "source" / manifest.id, template / "source" / manifest.id,
+                    ignore=shutil.ignore_patterns(*manifest.local_only_patterns))
+    (template / CONFIG_FILE).write_text(
+        _CONFIG_TEMPLATE.format(course_config=str(course_config.resolve())), encoding="utf-8")
+    register_assignment(template, manifest.id, f"sqlite:///{template / GRADEBOOK_FILE}", timeout)
+    return template
+
+
+def register_assignment(course_dir: Path, assignment_id: str, db_url: str,
+                        timeout: float = 600) -> None:
+    """Record the assignment's notebooks and cells in the gradebook at db_url, as
+    `nbgrader generate_assignment` does (the release it writes goes to a throw-away folder).
+
+    On a gradebook that already holds submissions nbgrader refuses to add or remove cells;
+    the error then says so.
+    """
+    with tempfile.TemporaryDirectory(prefix="unused-release-") as unused_release:
+        finished = run_nbgrader(
+            ["generate_assignment", assignment_id, "--force", f"--db={db_url}",
+             f"--CourseDirectory.release_directory={unused_release}"],
+            course_dir, timeout, nbgrader_env())
+    if finished.returncode != 0:
+        reason = ("it already holds grades for a different version of the assignment (cells "
+                  "were added or removed since); grade into a new --out folder"
+                  if "because there are submissions" in finished.log else last_error(finished.log))
+        raise NbgraderError(f"could not register {assignment_id} in {db_url}: {reason}")
+
+
+def last_error(log: str) -> str:
+    """The most telling line of an nbgrader log: the last exception ("KeyError: ..."),
+    else the last line logged as an error, else the last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    errors = [line for line in lines if "| ERROR]" in line]
+    for candidates in (exceptions, errors, lines):
+        if candidates:
+            return candidates[-1]
+    return "(no output)"

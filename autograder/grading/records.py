@@ -1,0 +1,144 @@
+"""Recording grading results in the output folder; only the parent process calls these.
+
+    OUT/gradebook.db                      nbgrader gradebook: students, submissions, grades
+    OUT/grades.csv                        student_id, score, max_score, status
+    OUT/scores.csv                        student_id, notebook, grade_id, score, max_score
+    OUT/autograded/<student>/<id>/        autograded notebooks and modules (formgrader's layout)
+    OUT/feedback/<student>/<id>/*.html    feedback pages (nbgrader's layout, for release_feedback)
+
+Every writer is keyed by student: grading a student again replaces that student's rows and
+files, and leaves every other student's as they were. Scores are autograded points: the
+test cells. Written answers are graded by TAs in formgrader, on the same gradebook.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from sqlalchemy.exc import SAWarning
+
+from .task import GradingResult
+
+GRADES_FIELDS = ("student_id", "score", "max_score", "status")
+SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score")
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    root: Path
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.gradebook.resolve()}"
+
+    @property
+    def grades_csv(self) -> Path:
+        return self.root / "grades.csv"
+
+    @property
+    def scores_csv(self) -> Path:
+        return self.root / "scores.csv"
+
+    @property
+    def feedback(self) -> Path:
+        return self.root / "feedback"
+
+    @property
+    def autograded(self) -> Path:
+        return self.root / "autograded"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def histogram(self) -> Path:
+        return self.root / "score_histogram.png"
+
+
+def record_in_gradebook(db_url: str, assignment: str, results: list[GradingResult]) -> None:
+    """Create or update each student's submission and set every grade from its result.
+
+    Like nbgrader's SaveAutoGrades: a grade without an automatic score, or one a TA already
+    graded by hand, is flagged for manual grading; manual scores are never touched. A
+    submission that could not be graded gets no automatic scores at all.
+    """
+    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
+        # add_submission builds the rows before adding them to the session, which
+        # SQLAlchemy warns about for every submission; the rows are saved correctly.
+        warnings.filterwarnings("ignore", "Object of type .* not in session", SAWarning)
+        for result in results:
+            gradebook.update_or_create_student(result.student_id)
+            details = {"timestamp": result.timestamp} if result.timestamp else {}
+            submission = gradebook.update_or_create_submission(assignment, result.student_id,
+                                                               **details)
+            scores = {(cell.notebook, cell.grade_id): cell.score for cell in result.cells}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    grade.auto_score = scores.get((notebook.name, grade.name))
+                    grade.needs_manual_grade = (grade.auto_score is None
+                                                or grade.manual_score is not None)
+            gradebook.db.commit()
+
+
+def write_csvs(paths: OutputPaths, results: list[GradingResult], max_score: float) -> None:
+    """Merge the results into grades.csv and scores.csv (one row per student, and per
+    student and test cell), keeping the rows of students not graded this time."""
+    graded_now = {result.student_id for result in results}
+    grades = [row for row in read_csv(paths.grades_csv) if row["student_id"] not in graded_now]
+    scores = [row for row in read_csv(paths.scores_csv) if row["student_id"] not in graded_now]
+    for result in results:
+        grades.append({"student_id": result.student_id, "score": _number(result.score),
+                       "max_score": _number(max_score), "status": result.status})
+        scores.extend({"student_id": result.student_id, "notebook": cell.notebook,
+                       "grade_id": cell.grade_id, "score": _number(cell.score),
+                       "max_score": _number(cell.max_score)} for cell in result.tests)
+    _write_csv(paths.grades_csv, GRADES_FIELDS, sorted(grades, key=lambda row: row["student_id"]))
+    # Cells stay in notebook order within a student (the sort is stable).
+    _write_csv(paths.scores_csv, SCORES_FIELDS, sorted(scores, key=lambda row: row["student_id"]))
+
+
+def copy_student_files(paths: OutputPaths, assignment: str, result: GradingResult) -> None:
+    """Replace the student's autograded folder and feedback pages with this result's."""
+    for folder in (paths.autograded / result.student_id, paths.feedback / result.student_id):
+        if folder.exists():
+            shutil.rmtree(folder)
+    if result.autograded_dir is not None:
+        shutil.copytree(result.autograded_dir, paths.autograded / result.student_id / assignment)
+    if result.feedback_files:
+        destination = paths.feedback / result.student_id / assignment
+        destination.mkdir(parents=True)
+        for file in result.feedback_files:
+            shutil.copy2(file, destination / file.name)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    # Write a new file and rename it: a crash mid-write never leaves a truncated CSV behind.
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(partial, path)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

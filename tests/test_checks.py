@@ -1,0 +1,512 @@
+"""Tests of the hidden checks (autograder/checks).
+
+Submissions are built in temporary folders: the reference nnkit (source/fcnet/nnkit), the
+untouched release (release/fcnet/nnkit), and mutants, copies of the reference with one
+deliberate bug. Each mutant must fail exactly the checks that exercise the bug, with a
+message that names the function and shows no arrays.
+"""
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.checks import decode, encode
+from autograder.checks.__main__ import evaluate
+from autograder.checks.answer_checks import ANSWER_KEY
+from autograder.checks.catalog import CHECKS
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "source" / "fcnet"
+RELEASE = REPO / "release" / "fcnet"
+NOTEBOOKS = ["FullyConnectedNets.ipynb", "BatchNormalization.ipynb", "Dropout.ipynb", "Optimizers.ipynb"]
+HIDDEN_SECTION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)\n### END HIDDEN TESTS", re.S)
+
+OVERFIT_VALUES = {
+    "fc_overfit_three_layer_check": {"weight_scale": 3e-2, "learning_rate": 3e-3},
+    "fc_overfit_five_layer_check": {"weight_scale": 1e-1, "learning_rate": 1e-3},
+}
+# The checks that only need the student's code (no values from the notebook, no data).
+CODE_CHECKS = sorted(grade_id for grade_id, registered in CHECKS.items()
+                     if not registered.parameters and grade_id != "fc_best_model_saved")
+MODULE_OF = {grade_id: registered.function.__module__.rsplit(".", 1)[-1] for grade_id, registered in CHECKS.items()}
+LAYER_AND_NETWORK_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] in ("layer_checks", "network_checks")]
+NETWORK_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] == "network_checks"]
+OPTIMIZER_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] == "optimizer_checks"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def check_cache(tmp_path_factory):
+    """Keep the CIFAR-10 cache of the checks out of the user's home."""
+    previous = os.environ.get("NNKIT_CHECK_CACHE")
+    os.environ["NNKIT_CHECK_CACHE"] = str(tmp_path_factory.mktemp("check-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("NNKIT_CHECK_CACHE")
+    else:
+        os.environ["NNKIT_CHECK_CACHE"] = previous
+
+
+def make_submission(folder, nnkit_from=SOURCE, edits=()):
+    """An assignment folder holding a copy of nnkit_from/nnkit with `edits` applied.
+
+    edits: (module path inside nnkit/, old text, new text, which occurrence in code, 0-based;
+    occurrences in comments do not count).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(nnkit_from / "nnkit", folder / "nnkit", ignore=shutil.ignore_patterns("__pycache__"))
+    for module, old, new, occurrence in edits:
+        path = folder / "nnkit" / module
+        text = path.read_text()
+        starts = [match.start() for match in re.finditer(re.escape(old), text)
+                  if "#" not in text[text.rfind("\n", 0, match.start()) + 1:match.start()]]
+        assert len(starts) > occurrence, f"{old!r} occurs {len(starts)} time(s) in {module}"
+        start = starts[occurrence]
+        path.write_text(text[:start] + new + text[start + len(old):])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference_submission(tmp_path_factory):
+    return make_submission(tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="module")
+def release_submission(tmp_path_factory):
+    return make_submission(tmp_path_factory.mktemp("release"), nnkit_from=RELEASE)
+
+
+def run_checks(grade_ids, submission, values=None):
+    """{grade_id: verdict}, two checks at a time (the student processes run in parallel)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        verdicts = pool.map(lambda grade_id: evaluate(grade_id, submission, (values or {}).get(grade_id)), grade_ids)
+        return dict(zip(grade_ids, verdicts))
+
+
+def assert_readable(message):
+    """Student-facing: short, no array dumps."""
+    assert len(message) < 2500, message
+    assert "array(" not in message and "[[" not in message, message
+    assert not re.search(r"(-?\d+\.\d+[\s,]+){4}", message), message  # no rows of numbers
+
+
+def graded_test_cells():
+    """(notebook, cell) for every autograded test cell of the source notebooks."""
+    for name in NOTEBOOKS:
+        for cell in nbformat.read(SOURCE / name, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+                yield name, cell
+
+
+# --- the notebooks and the catalogue agree ----------------------------------------------
+
+
+def test_every_autograded_cell_has_a_check_and_every_check_a_cell():
+    graded = {cell.metadata.nbgrader["grade_id"] for _, cell in graded_test_cells()}
+    assert graded == set(CHECKS), (
+        f"cells without a check: {sorted(graded - set(CHECKS))}; checks without a cell: {sorted(set(CHECKS) - graded)}")
+
+
+def test_hidden_sections_only_call_the_grader():
+    for name, cell in graded_test_cells():
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        sections = HIDDEN_SECTION.findall(cell.source)
+        assert len(sections) == 1 and cell.source.endswith("### END HIDDEN TESTS"), f"{name}: {grade_id}"
+        call = ast.parse(sections[0]).body
+        assert [type(node) for node in call] == [ast.Import, ast.Expr], f"{name}: {grade_id}: {sections[0]}"
+        run = call[1].value
+        assert ast.unparse(run.func) == "autograder.checks.run", sections[0]
+        assert [ast.literal_eval(arg) for arg in run.args] == [grade_id], sections[0]
+        # Keyword values are the student's variables, never literals (no answers in the notebook).
+        assert all(isinstance(keyword.value, ast.Name) for keyword in run.keywords), sections[0]
+        assert {keyword.arg for keyword in run.keywords} == set(CHECKS[grade_id].parameters), sections[0]
+
+
+def test_slow_cells_are_not_graded():
+    for name, cell in graded_test_cells():
+        assert "slow" not in cell.metadata.get("tags", []), f"{name}: {cell.metadata.nbgrader['grade_id']}"
+
+
+def test_answer_key_matches_the_solutions_of_the_source_notebooks():
+    solutions = {}
+    for name in NOTEBOOKS:
+        for cell in nbformat.read(SOURCE / name, as_version=4).cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if grade_id.endswith("_answer"):
+                region = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+                solutions[grade_id.replace("_answer", "_choice")] = ast.literal_eval(region.split("=", 1)[1].strip())
+    assert solutions == ANSWER_KEY
+
+
+def test_list_names_every_check():
+    listed = subprocess.run([sys.executable, "-m", "autograder.checks", "--list"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    assert [line.split()[0] for line in listed.splitlines()] == sorted(CHECKS)
+
+
+# --- reference and release --------------------------------------------------------------
+
+
+def test_reference_passes_every_code_check(reference_submission):
+    verdicts = run_checks(CODE_CHECKS, reference_submission)
+    failed = {grade_id: verdict["message"] for grade_id, verdict in verdicts.items() if verdict["status"] != "passed"}
+    assert not failed
+
+
+def test_release_fails_every_code_check_as_not_implemented(release_submission):
+    for grade_id, verdict in run_checks(CODE_CHECKS, release_submission).items():
+        assert verdict["status"] == "failed", grade_id
+        assert "is not implemented yet" in verdict["message"], (grade_id, verdict["message"])
+        assert_readable(verdict["message"])
+
+
+def test_release_fails_the_checks_that_need_notebook_values(release_submission):
+    for grade_id, registered in CHECKS.items():
+        if registered.parameters or grade_id == "fc_best_model_saved":
+            verdict = evaluate(grade_id, release_submission)
+            assert verdict["status"] == "failed", grade_id
+            assert re.search(r"no answer was given|must be a positive number|not in the submission",
+                             verdict["message"]), verdict["message"]
+
+
+# --- deliberate bugs --------------------------------------------------------------------
+
+LAYERS, FC_NET, OPTIM = "layers.py", "classifiers/fc_net.py", "optim.py"
+NETWORKS_USING_AFFINE = {"fc_two_layer_scores", "fc_two_layer_loss", "fc_two_layer_grads", "fc_fcnet_loss_grads",
+                         "bn_fcnet_batchnorm", "bn_fcnet_layernorm", "do_fcnet_dropout"}
+MUTANTS = {
+    "transposed dw": (
+        [(LAYERS, "dw = x_rows.T @ dout", "dw = (dout.T @ x_rows).reshape(w.shape)", 0)], LAYER_AND_NETWORK_CHECKS,
+        {"fc_affine_backward", "fc_two_layer_grads", "fc_fcnet_loss_grads", "bn_fcnet_batchnorm",
+         "bn_fcnet_layernorm", "do_fcnet_dropout"}, "affine_backward: dw is wrong"),
+    "affine_forward hard-codes the public expected output": (
+        [(LAYERS, "out = x_rows @ w + b",
+          "out = np.array([[1.49834967, 1.70660132, 1.91485297], [3.25553199, 3.51413270, 3.77273342]])", 0)],
+        LAYER_AND_NETWORK_CHECKS, {"fc_affine_forward"} | NETWORKS_USING_AFFINE, "affine_forward: out has shape"),
+    "unbiased batch variance in the running average": (
+        [(LAYERS, "running_var = momentum * running_var + (1 - momentum) * batch_var",
+          "running_var = momentum * running_var + (1 - momentum) * x.var(axis=0, ddof=1)", 0)],
+        LAYER_AND_NETWORK_CHECKS, {"bn_forward_train", "bn_fcnet_batchnorm"}, "bn_param['running_var'] is wrong"),
+    "batchnorm test mode normalizes with the batch statistics": (
+        [(LAYERS, "out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta",
+          "out = gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps) + beta", 0)],
+        LAYER_AND_NETWORK_CHECKS, {"bn_forward_test", "bn_fcnet_batchnorm"}, "batchnorm_forward (test): out is wrong"),
+    "batchnorm_backward_alt drops the x_hat term": (
+        [(LAYERS, "dx = (dx_hat - dx_hat.mean(axis=0) - x_hat * np.mean(dx_hat * x_hat, axis=0)) / std",
+          "dx = (dx_hat - dx_hat.mean(axis=0)) / std", 0)],
+        LAYER_AND_NETWORK_CHECKS, {"bn_backward_alt"}, "batchnorm_backward_alt: dx is wrong"),
+    "layernorm over the batch axis": (
+        [(LAYERS, "mean = x.mean(axis=1, keepdims=True)", "mean = x.mean(axis=0, keepdims=True)", 0),
+         (LAYERS, "std = np.sqrt(x.var(axis=1, keepdims=True) + eps)", "std = np.sqrt(x.var(axis=0, keepdims=True) + eps)", 0)],
+        LAYER_AND_NETWORK_CHECKS, {"bn_layernorm_forward", "bn_layernorm_backward", "bn_fcnet_layernorm"},
+        "layernorm_forward: out is wrong"),
+    "dropout scales the kept entries by p instead of 1 / p": (
+        [(LAYERS, "astype(x.dtype) / p", "astype(x.dtype) * p", 0)], LAYER_AND_NETWORK_CHECKS,
+        {"do_forward", "do_backward", "do_fcnet_dropout"}, "kept entries must equal x / p"),
+    "softmax without shifting the scores": (
+        [(LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x", 0)], LAYER_AND_NETWORK_CHECKS,
+        {"fc_softmax_loss"}, "softmax_loss: loss contains NaN or inf"),
+    "relu_forward overwrites its input": (
+        [(LAYERS, "out = np.maximum(0, x)", "out = np.maximum(0, x, out=x)", 0)], LAYER_AND_NETWORK_CHECKS,
+        {"fc_relu_forward"}, "relu_forward changed its input x in place"),
+    "TwoLayerNet without the 0.5 of the L2 term": (
+        [(FC_NET, "loss += 0.5 * self.reg", "loss += self.reg", 0)], NETWORK_CHECKS,
+        {"fc_two_layer_loss"}, "TwoLayerNet.loss(X, y): the loss is wrong"),
+    "FullyConnectedNet without the 0.5 of the L2 term": (
+        [(FC_NET, "loss += 0.5 * self.reg", "loss += self.reg", 1)], NETWORK_CHECKS,
+        {"fc_fcnet_loss_grads", "bn_fcnet_batchnorm", "bn_fcnet_layernorm", "do_fcnet_dropout"},
+        "FullyConnectedNet: the loss of loss(X, y) is wrong"),
+    "TwoLayerNet draws uniform initial weights": (
+        [(FC_NET, 'weight_scale * np.random.randn(input_dim, hidden_dim)',
+          'weight_scale * np.random.rand(input_dim, hidden_dim)', 0)], NETWORK_CHECKS,
+        {"fc_two_layer_init"}, "must be drawn from a normal distribution"),
+    "FullyConnectedNet skips dropout_backward": (
+        [(FC_NET, "dhidden = dropout_backward(dhidden, dropout_cache)", "pass", 0)], NETWORK_CHECKS,
+        {"do_fcnet_dropout"}, "grads['W1'] is wrong"),
+    "adam without bias correction": (
+        [(OPTIM, "v_hat = v / (1 - beta2**t)", "v_hat = v", 0),
+         (OPTIM, "m_hat = m / (1 - beta1**t)", "m_hat = m", 0)], OPTIMIZER_CHECKS,
+        {"fc_adam", "opt_adam"}, "adam: the step next_w - w is wrong"),
+    "nesterov_momentum steps with the old velocity": (
+        [(OPTIM, 'w + config["momentum"] * velocity', 'w + config["momentum"] * config["velocity"]', 0)],
+        OPTIMIZER_CHECKS, {"opt_nesterov_momentum"}, "nesterov_momentum: the step next_w - w is wrong"),
+    "sgd_momentum updates w in place": (
+        [(OPTIM, "next_w = w + velocity", "w += velocity\n    next_w = w", 0)], OPTIMIZER_CHECKS,
+        {"fc_sgd_momentum", "opt_sgd_momentum"}, "sgd_momentum changed its input w in place"),
+    "adagrad forgets the earlier squared gradients": (
+        [(OPTIM, 'cache = config["cache"] + dw**2', "cache = dw**2", 0)], OPTIMIZER_CHECKS,
+        {"opt_adagrad"}, "adagrad: the step next_w - w is wrong"),
+    "rmsprop swaps the decay weights": (
+        [(OPTIM, 'rho * config["cache"] + (1 - rho) * dw**2', '(1 - rho) * config["cache"] + rho * dw**2', 0)],
+        OPTIMIZER_CHECKS, {"fc_rmsprop", "opt_rmsprop"}, "rmsprop: the step next_w - w is wrong"),
+    "adabelief uses the old m in the surprise": (
+        [(OPTIM, "(dw - m) ** 2", '(dw - config["m"]) ** 2', 0)], OPTIMIZER_CHECKS,
+        {"opt_adabelief"}, "adabelief: the step next_w - w is wrong"),
+}
+
+
+@pytest.mark.parametrize("name", MUTANTS)
+def test_a_bug_fails_exactly_the_checks_that_exercise_it(name, tmp_path):
+    edits, checks, expected, message = MUTANTS[name]
+    submission = make_submission(tmp_path, edits=edits)
+    verdicts = run_checks(checks, submission)
+    failed = {grade_id for grade_id, verdict in verdicts.items() if verdict["status"] != "passed"}
+    assert failed == expected, {grade_id: verdicts[grade_id]["message"] for grade_id in failed ^ expected}
+    messages = [verdicts[grade_id]["message"] for grade_id in sorted(expected)]
+    assert any(message in text for text in messages), messages
+    for text in messages:
+        assert_readable(text)
+
+
+def test_other_correct_implementations_pass(tmp_path):
+    """Equivalent formulas, other numpy calls and Adam's "efficient" form are not bugs."""
+    submission = make_submission(tmp_path, edits=[
+        (LAYERS, "out = x_rows @ w + b", "out = np.einsum('nd,dm->nm', x_rows, w) + b", 0),
+        (LAYERS, "dx = dout * (x > 0)", "dx = np.where(x > 0, dout, 0.0)", 0),
+        (LAYERS, "batch_var = np.mean(x_centered**2, axis=0)", "batch_var = x.var(axis=0)", 0),
+        (LAYERS, "dx = dx_centered - dx_centered.mean(axis=0)",
+         "dx = (dx_hat - dx_hat.mean(axis=0) - x_hat * np.mean(dx_hat * x_hat, axis=0)) / std", 0),
+        (LAYERS, "rng.rand(*x.shape) < p", "rng.random_sample(x.shape) < p", 0),
+        (LAYERS, "log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+         "log_probs = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))", 0),
+        (OPTIM, 'm_hat = m / (1 - beta1**t)\n    v_hat = v / (1 - beta2**t)\n'
+                '    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])',
+         'step_size = config["learning_rate"] * np.sqrt(1 - beta2**t) / (1 - beta1**t)\n'
+         '    next_w = w - step_size * m / (np.sqrt(v) + config["epsilon"])', 0),
+    ])
+    verdicts = run_checks(LAYER_AND_NETWORK_CHECKS + OPTIMIZER_CHECKS, submission)
+    assert {g: v["message"] for g, v in verdicts.items() if v["status"] != "passed"} == {}
+
+
+def test_a_new_seed_every_run_and_a_given_seed_repeats(tmp_path):
+    submission = make_submission(tmp_path, edits=[(LAYERS, "dw = x_rows.T @ dout", "dw = 1.01 * x_rows.T @ dout", 0)])
+    first, second = (evaluate("fc_affine_backward", submission)["message"] for _ in range(2))
+    assert first != second  # different seeds, different inputs
+    seed = int(re.search(r"seed (\d+)", first)[1])
+    assert evaluate("fc_affine_backward", submission, seed=seed)["message"] == first
+
+
+# --- the student's code misbehaves ------------------------------------------------------
+
+
+def test_an_endless_loop_times_out_and_says_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNKIT_CHECK_PROBE_TIMEOUT", "2")
+    submission = make_submission(tmp_path, edits=[(LAYERS, "out = np.maximum(0, x)", "while True:\n        pass", 0)])
+    start = time.monotonic()
+    verdict = evaluate("fc_relu_forward", submission)
+    assert time.monotonic() - start < 10
+    assert verdict["status"] == "failed"
+    assert "relu_forward did not finish: timed out after 2 s" in verdict["message"]
+    assert "running relu_forward in nnkit/layers.py" in verdict["message"]
+
+
+@pytest.mark.parametrize("code, message", [
+    ("x = np.ones(2**34)", "relu_forward ran out of memory"),
+    ("import os; os._exit(3)", "ended early (exit code 3)"),
+    ("raise ValueError('bad shapes')", "relu_forward raised ValueError: bad shapes (nnkit/layers.py, line"),
+    ("return x", "relu_forward must return (out, cache), but returned ndarray"),
+])
+def test_student_failures_are_reported_by_function(tmp_path, code, message):
+    submission = make_submission(tmp_path, edits=[(LAYERS, "out = np.maximum(0, x)", code, 0)])
+    verdict = evaluate("fc_relu_forward", submission)
+    assert verdict["status"] == "failed" and message in verdict["message"], verdict["message"]
+
+
+def test_syntax_errors_and_missing_packages(tmp_path):
+    broken = make_submission(tmp_path / "broken", edits=[(OPTIM, "def adam(w, dw, config=None):", "def adam(w, dw, config=None)", 0)])
+    verdict = evaluate("opt_adam", broken)
+    assert "nnkit/optim.py has a syntax error at line" in verdict["message"]
+    assert evaluate("fc_affine_forward", broken)["status"] == "passed"  # layers.py is fine
+    (tmp_path / "empty").mkdir()
+    assert "no nnkit/ folder in the submission" in evaluate("fc_affine_forward", tmp_path / "empty")["message"]
+
+
+# --- run() in the student's kernel ------------------------------------------------------
+
+
+def kernel(submission, code, timeout=120):
+    """Run `code` like a notebook kernel would: in the submission folder, nnkit importable."""
+    prelude = "import sys, os; sys.path.insert(0, os.getcwd())\nimport autograder.checks\n"
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], cwd=submission,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_passes_and_fails_like_a_test_cell(reference_submission, release_submission):
+    passed = kernel(reference_submission, 'autograder.checks.run("fc_affine_forward")')
+    assert passed.returncode == 0 and "hidden check fc_affine_forward: passed" in passed.stdout, passed.stderr
+    failed = kernel(release_submission, 'autograder.checks.run("fc_affine_forward")')
+    assert "AssertionError: hidden check fc_affine_forward failed:" in failed.stderr
+    assert "affine_forward is not implemented yet" in failed.stderr
+
+
+def test_tampering_in_the_notebook_does_not_change_results(release_submission):
+    tampered = kernel(release_submission, """
+        import numpy as np
+        import nnkit.layers, nnkit.gradient_check
+        # Fix the function in the notebook instead of in layers.py, and break every comparison.
+        nnkit.layers.affine_forward = lambda x, w, b: (x.reshape(len(x), -1) @ w + b, (x, w, b))
+        nnkit.gradient_check.rel_error = lambda x, y: 0.0
+        np.max = np.amax = lambda *args, **kwargs: 0.0
+        np.allclose = lambda *args, **kwargs: True
+        autograder.checks.run("fc_affine_forward")
+    """)
+    assert "affine_forward is not implemented yet" in tampered.stderr, tampered.stderr
+
+
+def test_run_times_out(tmp_path):
+    submission = make_submission(tmp_path, edits=[(LAYERS, "out = np.maximum(0, x)", "while True:\n        pass", 0)])
+    start = time.monotonic()
+    result = kernel(submission, 'autograder.checks.run("fc_relu_forward", timeout=3)')
+    assert time.monotonic() - start < 15
+    assert "hidden check fc_relu_forward: timed out after 3 s" in result.stderr, result.stderr
+
+
+def test_values_travel_as_json():
+    for value in [{1, 2}, 2, 0.5, "x", None, [1, (2, 3)], {(1, 2)}, np.int64(3), np.float64(0.25), True]:
+        expected = value.item() if isinstance(value, np.generic) else value
+        if isinstance(expected, list):
+            expected = [list(item) if isinstance(item, tuple) else item for item in expected]
+        assert decode(encode(value)) == expected
+    assert decode(encode(object())) == {"unsupported": "object"}
+    assert decode(encode({1, np.int64(2)})) == {1, 2}
+
+
+# --- multiple choice --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grade_id", sorted(ANSWER_KEY))
+def test_multiple_choice(grade_id, tmp_path):
+    key = ANSWER_KEY[grade_id]
+    assert evaluate(grade_id, tmp_path, {"answer": key})["status"] == "passed"
+    if isinstance(key, set):
+        wrong = [key ^ {1}, key | {max(key) + 1}, sorted(key), {str(option) for option in key}, set()]
+    else:
+        wrong = [key + 1, {key}, str(key), True]
+    for answer in wrong:
+        verdict = evaluate(grade_id, tmp_path, {"answer": decode(encode(answer))})
+        assert verdict["status"] == "failed", answer
+        assert "seed" not in verdict["message"]
+        if isinstance(key, set):
+            assert "{" + ", ".join(map(str, sorted(key))) + "}" not in verdict["message"]  # the key stays secret
+
+
+# --- checks that need CIFAR-10 ----------------------------------------------------------
+
+
+def cli_check(grade_id, submission, values):
+    """The check through its command line, as run() starts it (one BLAS thread)."""
+    command = [sys.executable, "-m", "autograder.checks", grade_id, "--submission", str(submission)]
+    command += [f"--value={name}={json.dumps(value)}" for name, value in values.items()]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("grade_id", sorted(OVERFIT_VALUES))
+def test_overfitting_checks_rerun_the_students_settings(grade_id, tmp_path, datasets_dir, monkeypatch):
+    monkeypatch.setenv("NNKIT_DATA_DIR", str(datasets_dir))
+    good = cli_check(grade_id, tmp_path, OVERFIT_VALUES[grade_id])
+    assert good["status"] == "passed", good
+    too_small = cli_check(grade_id, tmp_path, {"weight_scale": 1e-4, "learning_rate": 1e-4})
+    assert too_small["status"] == "failed" and "it must reach 1.00" in too_small["message"]
+    nonsense = cli_check(grade_id, tmp_path, {"weight_scale": "big", "learning_rate": -1})
+    assert "weight_scale must be a positive number" in nonsense["message"]
+    assert "learning_rate must be a positive number" in nonsense["message"]
+
+
+def save_reference_model(path, model_class, **arguments):
+    from nnkit.classifiers.fc_net import FullyConnectedNet, TwoLayerNet
+    from nnkit.model_io import save_model
+
+    classes = {"TwoLayerNet": TwoLayerNet, "FullyConnectedNet": FullyConnectedNet}
+    return save_model(classes[model_class](**arguments), path)
+
+
+def test_best_model_problems_are_explained(tmp_path, datasets_dir, monkeypatch):
+    monkeypatch.setenv("NNKIT_DATA_DIR", str(datasets_dir))
+    assert "best_model.npz is not in the submission" in evaluate("fc_best_model_saved", tmp_path)["message"]
+
+    (tmp_path / "best_model.npz").write_bytes(b"not a zip file")
+    assert "best_model.npz cannot be loaded" in evaluate("fc_best_model_saved", tmp_path)["message"]
+
+    save_reference_model(tmp_path / "best_model.npz", "TwoLayerNet", input_dim=10)
+    assert "takes inputs of size 10" in evaluate("fc_best_model_saved", tmp_path)["message"]
+
+    metadata = {"format": "nnkit-model", "version": 1, "class": "FullyConnectedNet",
+                "init_args": {"hidden_dims": [100000, 100000], "input_dim": 3072, "num_classes": 10}}
+    np.savez(tmp_path / "best_model.npz", nnkit_model=np.array(json.dumps(metadata)))
+    assert "at most 25,000,000 are accepted" in evaluate("fc_best_model_saved", tmp_path)["message"]
+
+    save_reference_model(tmp_path / "best_model.npz", "FullyConnectedNet", hidden_dims=[20])  # untrained
+    verdict = evaluate("fc_best_model_saved", tmp_path)
+    assert verdict["status"] == "failed" and "at least 0.50" in verdict["message"], verdict
+    assert_readable(verdict["message"])
+
+
+@pytest.mark.slow
+def test_a_trained_best_model_passes(tmp_path, datasets_dir, monkeypatch):
+    """The recipe of the notebook's "train your best model" cell, saved and checked."""
+    monkeypatch.setenv("NNKIT_DATA_DIR", str(datasets_dir))
+    from nnkit.classifiers.fc_net import FullyConnectedNet
+    from nnkit.data_utils import get_CIFAR10_data
+    from nnkit.model_io import save_model
+    from nnkit.solver import Solver
+
+    np.random.seed(0)
+    model = FullyConnectedNet([200, 100], weight_scale=5e-3, reg=0.01)
+    Solver(model, get_CIFAR10_data(), update_rule="adam", optim_config={"learning_rate": 5e-4},
+           lr_decay=0.8, num_epochs=8, batch_size=200, verbose=False).train()
+    save_model(model, tmp_path / "best_model.npz")
+    verdict = evaluate("fc_best_model_saved", tmp_path)
+    assert verdict["status"] == "passed", verdict
+    assert "validation accuracy" in verdict["notes"][0]
+
+
+# --- checking from outside the kernel ---------------------------------------------------
+
+
+def test_values_are_read_from_the_notebooks_without_running_them(tmp_path):
+    from autograder.checks.notebook_values import ValueNotFound, values_for
+
+    for name in NOTEBOOKS:
+        shutil.copy(SOURCE / name, tmp_path / name)
+    for grade_id, key in ANSWER_KEY.items():
+        assert values_for(grade_id, ("answer",), tmp_path) == {"answer": key}
+    assert values_for("fc_overfit_five_layer_check", ("weight_scale", "learning_rate"), tmp_path) == \
+        OVERFIT_VALUES["fc_overfit_five_layer_check"]
+    assert values_for("fc_affine_forward", (), tmp_path) == {}
+
+    notebook = nbformat.read(tmp_path / "Dropout.ipynb", as_version=4)
+    answer_cell = next(cell for cell in notebook.cells if cell.get("id") == "do_q2_answer")
+    answer_cell.source = "inline_q2_answer = {1, 4}\nprint(1)\ninline_q2_answer = set([2 + 1])"
+    del answer_cell.metadata["nbgrader"]  # editors sometimes drop it; any cell setting it counts
+    nbformat.write(notebook, tmp_path / "Dropout.ipynb")
+    assert values_for("do_q2_choice", ("answer",), tmp_path) == {"answer": {3}}
+
+    for name in NOTEBOOKS:
+        shutil.copy(RELEASE / name, tmp_path / name)
+    with pytest.raises(ValueNotFound, match="sets inline_q1_answer nowhere"):
+        values_for("fc_q1_choice", ("answer",), tmp_path)
+
+
+def test_all_checks_from_the_command_line(release_submission):
+    for name in NOTEBOOKS:
+        shutil.copy(RELEASE / name, release_submission / name)
+    result = subprocess.run([sys.executable, "-m", "autograder.checks", "--all", "--submission",
+                             str(release_submission)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    verdicts = json.loads(result.stdout)
+    assert result.returncode == 1 and set(verdicts) == set(CHECKS)
+    for grade_id, verdict in verdicts.items():
+        expected = "error" if CHECKS[grade_id].parameters else "failed"
+        assert verdict["status"] == expected, (grade_id, verdict)

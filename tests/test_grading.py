@@ -1,0 +1,424 @@
+"""Grading submissions (autograder/grading): `autograder grade`, its pieces, and the samples.
+
+The end-to-end tests (marked slow) grade real sample submissions with real nbgrader and
+real kernels, once per module (2 workers): the reference solution, the blank release, one
+partial submission and a broken zip. Everything else here is fast.
+"""
+import hashlib
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import psutil
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, OverwriteCells, SaveAutoGrades
+from sqlalchemy.exc import SAWarning
+from traitlets.config.loader import PyFileConfigLoader
+
+from autograder.cli import main as autograder_main
+from autograder.grading.batch import grade_folder
+from autograder.grading.check import score_problems
+from autograder.grading.course import make_course_template, nbgrader_env
+from autograder.grading.preprocessors import (
+    ForgetUnknownCells, HoldSkippedGrades, SkipSlowCells, autograde_pipeline, sanitize_pipeline)
+from autograder.grading.records import read_csv
+from autograder.grading.samples import PARTIALS, Sample, build_samples, write_zip
+from autograder.grading.samples import _reverted_module
+from autograder.grading.submissions import SubmissionError, find_entries, unpack
+from autograder.grading.task import CellResult, GradingResult, GradingTask, grade_submission
+from autograder.manifest import load_manifest, manifest_path
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST = load_manifest(manifest_path(REPO, "fcnet"))
+PARTIAL = next(p for p in PARTIALS["fcnet"] if p.name == "partial_affine_backward")
+BROKEN = "Broken Zip.zip"  # not a zip, and not a safe student id either
+
+
+# --- end to end: real nbgrader, real kernels ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, request, datasets_dir):
+    """The reference, the blank release, one partial submission and a broken zip, graded
+    with 2 workers."""
+    tmp = tmp_path_factory.mktemp("grading")
+    cache = Path(request.config.cache.mkdir("grading-artifacts"))  # the trained best model
+    samples = build_samples(REPO, MANIFEST, cache, partial_names=(PARTIAL.name,),
+                            say=lambda *_: None)
+    submissions = tmp / "submissions"
+    for sample in samples:
+        write_zip(sample, submissions / f"{sample.name}.zip")
+    (submissions / BROKEN).write_bytes(b"an LMS error page, not a zip archive")
+    before = tree_digest(submissions)
+    run = grade_folder(REPO, MANIFEST, submissions, tmp / "out", workers=2, say=lambda *_: None)
+    return SimpleNamespace(run=run, out=tmp / "out", submissions=submissions, before=before,
+                           tmp=tmp, results={result.student_id: result for result in run.results})
+
+
+def tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(str(path.stat().st_mode).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_reference_gets_every_autograded_point(graded):
+    reference = graded.results["reference"]
+    assert reference.status == "ok"
+    not_full = [(cell.grade_id, cell.score, cell.message) for cell in reference.tests
+                if cell.score != cell.max_score]
+    assert not_full == []
+    assert reference.score == graded.run.max_score > 0
+
+
+@pytest.mark.slow
+def test_untouched_release_gets_no_point(graded):
+    blank = graded.results["blank"]
+    assert blank.graded, blank.status
+    scored = [(cell.grade_id, cell.score) for cell in blank.tests if cell.score != 0]
+    assert scored == []
+
+
+@pytest.mark.slow
+def test_partial_submission_loses_exactly_the_cells_of_its_undone_work(graded):
+    partial = graded.results[PARTIAL.name]
+    lost = {cell.grade_id for cell in partial.tests if cell.score != cell.max_score}
+    assert lost == PARTIAL.loses
+    assert all(cell.score == 0 for cell in partial.tests if cell.grade_id in lost)
+    assert partial.score == graded.run.max_score - sum(
+        cell.max_score for cell in partial.tests if cell.grade_id in lost)
+
+
+@pytest.mark.slow
+def test_the_students_own_module_is_graded_not_the_instructors(graded):
+    # exclude_overwriting: autograde must keep the student's layers.py.
+    layers = graded.out / "autograded" / PARTIAL.name / "fcnet" / "nnkit" / "layers.py"
+    assert 'raise NotImplementedError("affine_backward' in layers.read_text()
+    cell = next(c for c in graded.results[PARTIAL.name].tests if c.grade_id == "fc_affine_backward")
+    assert cell.score == 0 and "NotImplementedError" in cell.message
+
+
+@pytest.mark.slow
+def test_grades_csv_has_one_row_per_entry_including_the_broken_one(graded):
+    rows = read_csv(graded.out / "grades.csv")
+    assert [row["student_id"] for row in rows] == sorted(
+        ["reference", "blank", PARTIAL.name, "Broken_Zip"])
+    broken = next(row for row in rows if row["student_id"] == "Broken_Zip")
+    assert broken["status"].startswith("failed: not a readable zip file")
+    assert "student id changed from 'Broken Zip'" in broken["status"]
+    assert {row["max_score"] for row in rows} == {f"{graded.run.max_score:g}"}
+
+
+@pytest.mark.slow
+def test_scores_csv_has_every_test_cell_of_every_graded_student(graded):
+    rows = read_csv(graded.out / "scores.csv")
+    test_cells = len(graded.results["reference"].tests)
+    for student in ["reference", "blank", PARTIAL.name]:
+        assert sum(row["student_id"] == student for row in rows) == test_cells
+
+
+@pytest.mark.slow
+def test_feedback_page_per_notebook_for_every_graded_student(graded):
+    for student in ["reference", "blank", PARTIAL.name]:
+        pages = sorted(path.name for path in (graded.out / "feedback" / student / "fcnet").glob("*.html"))
+        assert pages == sorted(name.replace(".ipynb", ".html") for name in MANIFEST.notebooks)
+    assert not (graded.out / "feedback" / "Broken_Zip").exists()
+
+
+@pytest.mark.slow
+def test_gradebook_holds_the_students_submissions_and_grades(graded):
+    with Gradebook(graded.run.paths.db_url) as gradebook:
+        assert sorted(student.id for student in gradebook.students) == sorted(graded.results)
+        submission = gradebook.find_submission("fcnet", "reference")
+        auto = {grade.name: grade.auto_score for notebook in submission.notebooks
+                for grade in notebook.grades}
+        for cell in graded.results["reference"].tests:
+            assert auto[cell.grade_id] == cell.score
+
+
+@pytest.mark.slow
+def test_report_and_histogram_are_written(graded):
+    report = (graded.out / "report.md").read_text()
+    assert "score_histogram.png" in report and "## Per question" in report
+    attention = report.split("## Needs attention")[1].split("## Per question")[0]
+    assert "Broken_Zip" in attention and "blank" in attention and "reference" not in attention
+    assert (graded.out / "score_histogram.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_submissions_folder_is_never_modified(graded):
+    assert tree_digest(graded.submissions) == graded.before
+
+
+@pytest.fixture(scope="module")
+def regraded(graded):
+    """The same output folder graded again, with only some of the students."""
+    out = graded.tmp / "out-again"
+    shutil.copytree(graded.out, out)
+    again = graded.tmp / "submissions-again"
+    again.mkdir()
+    for name in ["blank.zip", BROKEN]:
+        shutil.copy2(graded.submissions / name, again / name)
+    run = grade_folder(REPO, MANIFEST, again, out, workers=1, say=lambda *_: None)
+    return SimpleNamespace(run=run, out=out)
+
+
+@pytest.mark.slow
+def test_grading_again_updates_rows_and_loses_none(graded, regraded):
+    assert read_csv(regraded.out / "grades.csv") == read_csv(graded.out / "grades.csv")
+    scores = read_csv(regraded.out / "scores.csv")
+    assert scores == read_csv(graded.out / "scores.csv")
+    assert len({(row["student_id"], row["grade_id"]) for row in scores}) == len(scores)
+    with Gradebook(regraded.run.paths.db_url) as gradebook:
+        assert len(gradebook.students) == 4
+        assert len(gradebook.assignment_submissions("fcnet")) == 4
+
+
+@pytest.mark.slow
+def test_a_hanging_submission_is_stopped_with_its_kernel(tmp_path, datasets_dir):
+    notebook = nbformat.read(REPO / "release" / "fcnet" / "Dropout.ipynb", as_version=4)
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    first_code.source = "while True:\n    pass"
+    make_zip(tmp_path / "subs" / "hangs.zip", {"Dropout.ipynb": nbformat.writes(notebook).encode()})
+    template = make_course_template(REPO, MANIFEST, tmp_path / "template")
+    task = GradingTask(find_entries(tmp_path / "subs")[0], MANIFEST, template, tmp_path / "task",
+                       datasets_dir, REPO, autograde_timeout=20)
+    started = time.perf_counter()
+    result = grade_submission(task)
+    assert time.perf_counter() - started < 60
+    assert result.status.startswith("failed: nbgrader autograde did not finish within 20 s")
+    left = [process.info for process in psutil.process_iter(["pid", "cwd", "cmdline"])
+            if str(tmp_path) in (process.info["cwd"] or "")]
+    assert left == []
+
+
+# --- command-line validation ----------------------------------------------------------------
+
+def test_grade_rejects_an_unknown_assignment(tmp_path, capsys):
+    (tmp_path / "subs").mkdir()
+    code = autograder_main(["grade", "nosuch", "--submissions", str(tmp_path / "subs"),
+                            "--out", str(tmp_path / "out"), "--root", str(REPO)])
+    assert code == 1
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_grade_rejects_a_missing_submissions_folder(tmp_path, capsys):
+    code = autograder_main(["grade", "fcnet", "--submissions", str(tmp_path / "absent"),
+                            "--out", str(tmp_path / "out"), "--root", str(REPO)])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_grade_rejects_an_output_folder_inside_the_submissions(tmp_path, capsys):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "alice.zip").write_bytes(b"")
+    code = autograder_main(["grade", "fcnet", "--submissions", str(tmp_path / "subs"),
+                            "--out", str(tmp_path / "subs" / "out"), "--root", str(REPO)])
+    assert code == 1
+    assert "inside the submissions folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == ["alice.zip"]
+
+
+# --- finding and unpacking submissions ------------------------------------------------------
+
+def notebook_bytes() -> bytes:
+    return nbformat.writes(new_notebook(cells=[new_code_cell("x = 1")])).encode()
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_student_ids_are_made_safe_and_unique(tmp_path):
+    for name in ["Jane Doe.zip", "jane_doe.zip", "c*l.zip", ".DS_Store"]:
+        (tmp_path / name).write_bytes(b"")
+    for name in ["bob", "__MACOSX"]:
+        (tmp_path / name).mkdir()
+    entries = find_entries(tmp_path)
+    assert [entry.student_id for entry in entries] == ["Jane_Doe", "bob", "c_l", "jane_doe-2"]
+    assert [bool(entry.notes) for entry in entries] == [True, False, True, True]
+    assert "'Jane Doe'" in entries[0].notes[0]
+
+
+def test_unsafe_zip_members_are_skipped_and_reported(tmp_path):
+    zip_path = make_zip(tmp_path / "mallory.zip", {
+        "FullyConnectedNets.ipynb": notebook_bytes(),
+        "nnkit/layers.py": b"# mine\n",
+        "../escaped.py": b"boom",
+        "/etc/absolute.py": b"boom",
+        "nnkit/../../up.py": b"boom",
+    })
+    target = tmp_path / "target" / "fcnet"
+    unpacked = unpack(find_entries(tmp_path)[0], MANIFEST, target)
+    assert sorted(unpacked.present) == ["FullyConnectedNets.ipynb", "nnkit/layers.py"]
+    assert len([note for note in unpacked.notes if "unsafe zip member" in note]) == 3
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["mallory.zip", "target/fcnet/FullyConnectedNets.ipynb",
+                       "target/fcnet/nnkit/layers.py"]
+    assert zip_path.is_file()
+
+
+def test_a_zip_of_the_whole_folder_is_unwrapped(tmp_path):
+    make_zip(tmp_path / "alice.zip", {"fcnet/FullyConnectedNets.ipynb": notebook_bytes(),
+                                      "fcnet/nnkit/optim.py": b"# mine\n",
+                                      "fcnet/README.md": b"extra"})
+    unpacked = unpack(find_entries(tmp_path)[0], MANIFEST, tmp_path / "target")
+    assert sorted(unpacked.present) == ["FullyConnectedNets.ipynb", "nnkit/optim.py"]
+    assert "best_model.npz" in unpacked.missing
+
+
+def test_only_handed_in_files_are_taken_from_a_folder(tmp_path):
+    student = tmp_path / "subs" / "carol"
+    (student / "nnkit").mkdir(parents=True)
+    (student / "autograder").mkdir()
+    (student / "Dropout.ipynb").write_bytes(notebook_bytes())
+    (student / "nnkit" / "layers.py").write_text("# mine\n")
+    (student / "autograder" / "checks.py").write_text("# would shadow the hidden checks\n")
+    (student / "numpy.py").write_text("# would shadow numpy\n")
+    unpack(find_entries(tmp_path / "subs")[0], MANIFEST, tmp_path / "target")
+    written = sorted(p.relative_to(tmp_path / "target").as_posix()
+                     for p in (tmp_path / "target").rglob("*") if p.is_file())
+    assert written == ["Dropout.ipynb", "nnkit/layers.py"]
+
+
+def test_an_unreadable_notebook_is_graded_as_missing(tmp_path):
+    make_zip(tmp_path / "dave.zip", {"Dropout.ipynb": b"{not json",
+                                     "Optimizers.ipynb": notebook_bytes()})
+    unpacked = unpack(find_entries(tmp_path)[0], MANIFEST, tmp_path / "target")
+    assert unpacked.present == ["Optimizers.ipynb"]
+    assert any("Dropout.ipynb is not a readable notebook" in note for note in unpacked.notes)
+
+
+def test_an_invalid_zip_raises_a_submission_error(tmp_path):
+    (tmp_path / "eve.zip").write_bytes(b"PK but not really")
+    with pytest.raises(SubmissionError, match="not a readable zip file"):
+        unpack(find_entries(tmp_path)[0], MANIFEST, tmp_path / "target")
+
+
+# --- our nbgrader preprocessors and the configuration ------------------------------------
+
+def test_config_registers_the_grading_settings():
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    assert config.Autograde.autograde_preprocessors == autograde_pipeline()
+    assert config.Autograde.sanitize_preprocessors == sanitize_pipeline()
+    assert config.OverwriteCells.add_missing_cells is True
+    assert {"nnkit/layers.py", "best_model.npz"} <= set(config.Autograde.exclude_overwriting["fcnet"])
+    assert config.Execute.timeout > 30 and config.Execute.startup_timeout > 60
+
+
+def test_our_steps_sit_where_they_must_in_nbgraders_pipelines():
+    steps = autograde_pipeline()
+    assert steps[steps.index(Execute) - 1] is SkipSlowCells
+    assert steps[steps.index(SaveAutoGrades) + 1] is HoldSkippedGrades
+    sanitize = sanitize_pipeline()
+    assert sanitize[sanitize.index(OverwriteCells) - 1] is ForgetUnknownCells
+
+
+def graded_cell(source, grade_id, tags=()):
+    cell = new_code_cell(source, metadata={"tags": list(tags)})
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True,
+                                 "points": 2, "schema_version": 3, "solution": False,
+                                 "task": False}
+    return cell
+
+
+def test_skip_slow_cells_comments_out_tagged_code_only():
+    notebook = new_notebook(cells=[
+        new_code_cell("train()\nplot()", metadata={"tags": ["slow"]}),
+        graded_cell("assert accuracy > 0.5", "acc_check", tags=["slow"]),
+        new_code_cell("quick()"),
+        new_markdown_cell("*slow* prose", metadata={"tags": ["slow"]}),
+    ])
+    notebook, resources = SkipSlowCells().preprocess(notebook, {})
+    skipped = notebook.cells[0].source.splitlines()
+    assert skipped[0].startswith("# Skipped by the autograder")
+    assert skipped[-2:] == ["# train()", "# plot()"]
+    assert "graded by a TA" in notebook.cells[1].source
+    assert [cell.source for cell in notebook.cells[2:]] == ["quick()", "*slow* prose"]
+    assert resources["autograder_skipped_grade_ids"] == ["acc_check"]
+    compile(notebook.cells[0].source, "skipped", "exec")  # nothing left to run
+
+
+@pytest.fixture
+def small_gradebook(tmp_path, monkeypatch):
+    """A gradebook with assignment a1, notebook nb with test cell acc_check, and a
+    submission by student ann that SaveAutoGrades gave full points."""
+    monkeypatch.setenv("PATH", nbgrader_env()["PATH"])  # nbgrader runs `alembic` to create it
+    db_url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db_url) as gradebook:
+        gradebook.add_assignment("a1")
+        gradebook.add_notebook("nb", "a1")
+        gradebook.add_grade_cell("acc_check", "nb", "a1", max_score=2, cell_type="code")
+        gradebook.add_source_cell("acc_check", "nb", "a1", cell_type="code", source="",
+                                  locked=True)
+        gradebook.add_student("ann")
+        with pytest.warns(SAWarning):  # nbgrader's add_submission; the rows are saved
+            gradebook.add_submission("a1", "ann")
+        grade = gradebook.find_grade("acc_check", "nb", "a1", "ann")
+        grade.auto_score, grade.needs_manual_grade = 2.0, False
+        gradebook.db.commit()
+    return {"db_url": db_url, "notebook": "nb", "assignment": "a1", "student": "ann"}
+
+
+def test_a_skipped_test_cell_gets_no_automatic_score(small_gradebook):
+    resources = {"nbgrader": small_gradebook, "autograder_skipped_grade_ids": ["acc_check"]}
+    HoldSkippedGrades().preprocess(new_notebook(), resources)
+    with Gradebook(small_gradebook["db_url"]) as gradebook:
+        grade = gradebook.find_grade("acc_check", "nb", "a1", "ann")
+        assert grade.auto_score is None and grade.needs_manual_grade
+
+
+def test_cells_with_grade_ids_the_assignment_lacks_become_plain_cells(small_gradebook):
+    notebook = new_notebook(cells=[graded_cell("check()", "acc_check"),
+                                   graded_cell("old_check()", "removed_since_release")])
+    notebook, _ = ForgetUnknownCells().preprocess(notebook, {"nbgrader": small_gradebook})
+    assert notebook.cells[0].metadata.nbgrader["grade_id"] == "acc_check"
+    assert "nbgrader" not in notebook.cells[1].metadata
+    assert notebook.cells[1].source == "old_check()"
+
+
+# --- samples and the check ------------------------------------------------------------------
+
+def test_a_partial_module_reverts_only_the_named_function():
+    source = (REPO / "source" / "fcnet" / "nnkit" / "layers.py").read_text()
+    reverted = _reverted_module(source, "affine_backward", "layers.py")
+    assert reverted.count("raise NotImplementedError(") == 1
+    assert 'raise NotImplementedError("affine_backward' in reverted
+    assert "BEGIN SOLUTION" not in reverted and "END SOLUTION" not in reverted
+    compile(reverted, "layers.py", "exec")
+
+
+def result_with(student, scores):
+    cells = tuple(CellResult("nb", grade_id, "test", score, 2.0)
+                  for grade_id, score in scores.items())
+    return GradingResult(student, f"{student}.zip", "ok", cells)
+
+
+def test_check_reports_every_score_that_differs_from_the_expected_one():
+    samples = [Sample("reference", {}), Sample("blank", {}, loses_everything=True),
+               Sample(PARTIAL.name, {}, frozenset({"a"}))]
+    results = [result_with("reference", {"a": 2.0, "b": 0.0}),
+               result_with("blank", {"a": 0.0, "b": 2.0}),
+               result_with(PARTIAL.name, {"a": 0.0, "b": 0.0})]
+    problems = score_problems(samples, results, "fcnet")
+    assert len(problems) == 3
+    assert problems[0].startswith("reference: b scored 0 of 2")
+    assert problems[1].startswith("blank: b scored 2 of 2")
+    assert problems[2].startswith(f"{PARTIAL.name}: b scored 0 of 2, yet it only undoes")
+    good = [result_with("reference", {"a": 2.0, "b": 2.0}),
+            result_with("blank", {"a": 0.0, "b": 0.0}),
+            result_with(PARTIAL.name, {"a": 0.0, "b": 2.0})]
+    assert score_problems(samples, good, "fcnet") == []
