@@ -129,39 +129,37 @@ def two_layer_init(ctx):
                               f"input_dim = {input_dim}, hidden_dim = {hidden_dim}, num_classes = {num_classes}")
 
 
-@check("fc_two_layer_scores", "TwoLayerNet.loss(X): scores against the reference for given parameters")
-def two_layer_scores(ctx):
-    cases = _two_layer_cases(ctx.rng, 3, [0.0])
-    student = ctx.student("two_layer_scores", cases, "TwoLayerNet")
-    reference = ctx.reference("two_layer_scores", cases)
+def _two_layer_cases_with_valid_params(ctx, probe, count, regs):
+    """Run a TwoLayerNet probe on both sides; yield the cases whose parameter names are right."""
+    cases = _two_layer_cases(ctx.rng, count, regs)
+    student = ctx.student(probe, cases, "TwoLayerNet")
+    reference = ctx.reference(probe, cases)
     for case, mine, correct in zip(cases, student, reference):
         inputs = _two_layer_inputs(case)
         if _check_initialization(ctx, "TwoLayerNet.__init__", mine, correct, 1e-3, inputs, names_only=True):
-            _compare_outputs(ctx, "TwoLayerNet.loss(X)", mine, correct, inputs, [("scores", "the scores")])
+            yield mine, correct, inputs
+
+
+@check("fc_two_layer_scores", "TwoLayerNet.loss(X): scores against the reference for given parameters")
+def two_layer_scores(ctx):
+    for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_scores", 3, [0.0]):
+        _compare_outputs(ctx, "TwoLayerNet.loss(X)", mine, correct, inputs, [("scores", "the scores")])
 
 
 @check("fc_two_layer_loss", "TwoLayerNet.loss(X, y): loss against the reference, with and without "
                             "regularization")
 def two_layer_loss(ctx):
-    cases = _two_layer_cases(ctx.rng, 4, [0.0, float(ctx.rng.uniform(0.1, 3.0))])
-    student = ctx.student("two_layer_loss", cases, "TwoLayerNet")
-    reference = ctx.reference("two_layer_loss", cases)
-    for case, mine, correct in zip(cases, student, reference):
-        inputs = _two_layer_inputs(case)
-        if _check_initialization(ctx, "TwoLayerNet.__init__", mine, correct, 1e-3, inputs, names_only=True):
-            _compare_outputs(ctx, "TwoLayerNet.loss(X, y)", mine, correct, inputs, [("loss", "the loss")])
+    regs = [0.0, float(ctx.rng.uniform(0.1, 3.0))]
+    for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_loss", 4, regs):
+        _compare_outputs(ctx, "TwoLayerNet.loss(X, y)", mine, correct, inputs, [("loss", "the loss")])
 
 
 @check("fc_two_layer_grads", "TwoLayerNet.loss(X, y): every gradient against the reference, with and "
                              "without regularization")
 def two_layer_grads(ctx):
-    cases = _two_layer_cases(ctx.rng, 4, [0.0, float(ctx.rng.uniform(0.1, 3.0))])
-    student = ctx.student("two_layer_loss", cases, "TwoLayerNet")
-    reference = ctx.reference("two_layer_loss", cases)
-    for case, mine, correct in zip(cases, student, reference):
-        inputs = _two_layer_inputs(case)
-        if _check_initialization(ctx, "TwoLayerNet.__init__", mine, correct, 1e-3, inputs, names_only=True):
-            _compare_grads(ctx, "TwoLayerNet", mine, correct, inputs)
+    regs = [0.0, float(ctx.rng.uniform(0.1, 3.0))]
+    for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_loss", 4, regs):
+        _compare_grads(ctx, "TwoLayerNet", mine, correct, inputs)
 
 
 # --- FullyConnectedNet ------------------------------------------------------------------
