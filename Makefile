@@ -5,9 +5,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup data main check-grading train-reference test test-fast benchmark
+.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed sandbox
+
+# bubblewrap, the sandbox for student code while grading (needs root or sudo; without it
+# grading still runs, unconfined, and says so).
+sandbox:
+	bash scripts/install_sandbox.sh
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +49,7 @@ test-fast: setup
 
 benchmark: data
 	$(PY) benchmarks/bench_layers.py
+
+# Grading one submission against executing its notebooks bare; 1 vs 2 workers (~15 min).
+benchmark-grading: data
+	$(PY) benchmarks/bench_grading.py

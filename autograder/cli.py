@@ -12,6 +12,7 @@ from .grading.check import check_grading
 from .grading.course import NbgraderError
 from .grading.report import summary_table
 from .grading.samples import SampleError, build_samples, write_zip
+from .grading.task import Limits
 from .manifest import ManifestError, load_manifest, manifest_path
 from .release import release
 from .release.build import BuildError
@@ -54,8 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     _add_workers_option(grade_parser)
     _add_root_option(grade_parser)
     grade_parser.add_argument(
-        "--timeout", type=float, default=1200, metavar="SECONDS",
-        help="wall-clock limit for autograding one submission (default: %(default)g)")
+        "--timeout", type=_positive_float, default=Limits.autograde, metavar="SECONDS",
+        help="wall-clock limit for running one submission's notebooks (default: %(default)g)")
+    grade_parser.add_argument(
+        "--cell-timeout", type=_positive_float, default=None, metavar="SECONDS",
+        help="limit for one notebook cell; a cell that takes longer is interrupted and fails "
+             "(default: Execute.timeout of nbgrader_config.py)")
+    grade_parser.add_argument(
+        "--check-timeout", type=_positive_float, default=None, metavar="SECONDS",
+        help="limit for the student code one hidden check runs (default: 20)")
+    grade_parser.add_argument(
+        "--name-pattern", metavar="REGEX", default=None,
+        help="how submission file names carry the student id and time, as a regular "
+             "expression with a (?P<student_id>...) group and optionally a "
+             "(?P<timestamp>...) group, e.g. for Canvas downloads "
+             "'(?P<student_id>[^_]+)_\\d+_(?P<timestamp>\\d{8}T\\d{6})_.*'; of several "
+             "submissions of one student the newest is graded (default: the name without "
+             "extension is the id)")
 
     samples_parser = commands.add_parser(
         "samples", help="write sample submissions: reference, blank release, partials",
@@ -120,8 +136,9 @@ def _add_workers_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _grade(root: Path, manifest, args) -> int:
+    limits = Limits(autograde=args.timeout, cell=args.cell_timeout, probe=args.check_timeout)
     graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
-                          autograde_timeout=args.timeout)
+                          limits=limits, name_pattern=args.name_pattern)
     _print_graded(graded, manifest.id)
     return 0
 
@@ -161,6 +178,13 @@ def _print_graded(graded, assignment_id: str) -> None:
     print(f"Feedback: {graded.paths.feedback / '<student>' / assignment_id}{os.sep}*.html")
     print(f"Report:   {graded.paths.report} (histogram: {graded.paths.histogram.name})")
     print(f"Gradebook for formgrader: {graded.paths.gradebook}")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -25,6 +24,7 @@ from autograder.checks import decode, encode
 from autograder.checks.__main__ import evaluate
 from autograder.checks.answer_checks import ANSWER_KEY
 from autograder.checks.catalog import CHECKS
+from autograder.checks.student_process import close_all
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "source" / "fcnet"
@@ -57,6 +57,13 @@ def check_cache(tmp_path_factory):
         os.environ["NNKIT_CHECK_CACHE"] = previous
 
 
+@pytest.fixture(autouse=True)
+def end_student_processes():
+    """Each test's submissions get their own student processes; none outlives the test."""
+    yield
+    close_all()
+
+
 def make_submission(folder, nnkit_from=SOURCE, edits=()):
     """An assignment folder holding a copy of nnkit_from/nnkit with `edits` applied.
 
@@ -87,10 +94,8 @@ def release_submission(tmp_path_factory):
 
 
 def run_checks(grade_ids, submission, values=None):
-    """{grade_id: verdict}, two checks at a time (the student processes run in parallel)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        verdicts = pool.map(lambda grade_id: evaluate(grade_id, submission, (values or {}).get(grade_id)), grade_ids)
-        return dict(zip(grade_ids, verdicts))
+    """{grade_id: verdict}"""
+    return {grade_id: evaluate(grade_id, submission, (values or {}).get(grade_id)) for grade_id in grade_ids}
 
 
 def assert_readable(message):
@@ -369,7 +374,7 @@ def test_run_times_out(tmp_path):
     start = time.monotonic()
     result = kernel(submission, 'autograder.checks.run("fc_relu_forward", timeout=3)')
     assert time.monotonic() - start < 15
-    assert "hidden check fc_relu_forward: timed out after 3 s" in result.stderr, result.stderr
+    assert "hidden check fc_relu_forward failed:\n- timed out after 3 s" in result.stderr, result.stderr
 
 
 def test_values_travel_as_json():
@@ -505,8 +510,10 @@ def test_all_checks_from_the_command_line(release_submission):
         shutil.copy(RELEASE / name, release_submission / name)
     result = subprocess.run([sys.executable, "-m", "autograder.checks", "--all", "--submission",
                              str(release_submission)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    verdicts = json.loads(result.stdout)
-    assert result.returncode == 1 and set(verdicts) == set(CHECKS)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    verdicts = {line["grade_id"]: line["verdict"] for line in lines}
+    assert result.returncode == 1 and set(verdicts) == set(CHECKS) and len(lines) == len(CHECKS)
+    assert [line["grade_id"] for line in lines][:2] == ["fc_affine_forward", "fc_affine_backward"]
     for grade_id, verdict in verdicts.items():
         expected = "error" if CHECKS[grade_id].parameters else "failed"
         assert verdict["status"] == expected, (grade_id, verdict)

@@ -5,6 +5,9 @@ real kernels, once per module (2 workers): the reference solution, the blank rel
 partial submission and a broken zip. Everything else here is fast.
 """
 import hashlib
+import html
+import json
+import re
 import shutil
 import time
 import zipfile
@@ -25,12 +28,13 @@ from autograder.grading.batch import grade_folder
 from autograder.grading.check import score_problems
 from autograder.grading.course import make_course_template, nbgrader_env
 from autograder.grading.preprocessors import (
-    ForgetUnknownCells, HoldSkippedGrades, SkipSlowCells, autograde_pipeline, sanitize_pipeline)
+    KERNEL_DIED, ExecuteSurvivingKernelDeath, ForgetUnknownCells, HoldSkippedGrades,
+    RequireHiddenVerdicts, SkipSlowCells, autograde_pipeline, sanitize_pipeline)
 from autograder.grading.records import read_csv
 from autograder.grading.samples import PARTIALS, Sample, build_samples, write_zip
 from autograder.grading.samples import _reverted_module
 from autograder.grading.submissions import SubmissionError, find_entries, unpack
-from autograder.grading.task import CellResult, GradingResult, GradingTask, grade_submission
+from autograder.grading.task import CellResult, GradingResult, GradingTask, Limits, grade_submission
 from autograder.manifest import load_manifest, manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +138,19 @@ def test_feedback_page_per_notebook_for_every_graded_student(graded):
 
 
 @pytest.mark.slow
+def test_feedback_shows_each_hidden_checks_call_and_verdict_but_none_of_its_code(graded):
+    secrets = ["ANSWER_KEY", "answer_checks", "ctx.compare", "reference_package", "REFERENCE_DIR",
+               "student_process", "default_rng", "@check("]
+    for page in (graded.out / "feedback" / "blank" / "fcnet").glob("*.html"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        assert "autograder.checks.run(" in text, page.name
+        assert [secret for secret in secrets if secret in text] == [], page.name
+    text = html.unescape(re.sub(r"<[^>]+>", "", (graded.out / "feedback" / "reference" / "fcnet" /
+                                                 "FullyConnectedNets.html").read_text()))
+    assert "hidden check fc_affine_forward: passed" in text
+
+
+@pytest.mark.slow
 def test_gradebook_holds_the_students_submissions_and_grades(graded):
     with Gradebook(graded.run.paths.db_url) as gradebook:
         assert sorted(student.id for student in gradebook.students) == sorted(graded.results)
@@ -148,6 +165,7 @@ def test_gradebook_holds_the_students_submissions_and_grades(graded):
 def test_report_and_histogram_are_written(graded):
     report = (graded.out / "report.md").read_text()
     assert "score_histogram.png" in report and "## Per question" in report
+    assert "- Isolation: student code runs in a bubblewrap sandbox" in report
     attention = report.split("## Needs attention")[1].split("## Per question")[0]
     assert "Broken_Zip" in attention and "blank" in attention and "reference" not in attention
     assert (graded.out / "score_histogram.png").read_bytes()[:4] == b"\x89PNG"
@@ -190,7 +208,7 @@ def test_a_hanging_submission_is_stopped_with_its_kernel(tmp_path, datasets_dir)
     make_zip(tmp_path / "subs" / "hangs.zip", {"Dropout.ipynb": nbformat.writes(notebook).encode()})
     template = make_course_template(REPO, MANIFEST, tmp_path / "template")
     task = GradingTask(find_entries(tmp_path / "subs")[0], MANIFEST, template, tmp_path / "task",
-                       datasets_dir, REPO, autograde_timeout=20)
+                       datasets_dir, REPO, Limits(autograde=20))
     started = time.perf_counter()
     result = grade_submission(task)
     assert time.perf_counter() - started < 60
@@ -321,8 +339,10 @@ def test_config_registers_the_grading_settings():
 
 def test_our_steps_sit_where_they_must_in_nbgraders_pipelines():
     steps = autograde_pipeline()
-    assert steps[steps.index(Execute) - 1] is SkipSlowCells
-    assert steps[steps.index(SaveAutoGrades) + 1] is HoldSkippedGrades
+    assert Execute not in steps and issubclass(ExecuteSurvivingKernelDeath, Execute)
+    assert steps[steps.index(ExecuteSurvivingKernelDeath) - 1] is SkipSlowCells
+    assert steps[steps.index(SaveAutoGrades) + 1: steps.index(SaveAutoGrades) + 3] == [
+        HoldSkippedGrades, RequireHiddenVerdicts]
     sanitize = sanitize_pipeline()
     assert sanitize[sanitize.index(OverwriteCells) - 1] is ForgetUnknownCells
 
@@ -379,6 +399,28 @@ def test_a_skipped_test_cell_gets_no_automatic_score(small_gradebook):
     with Gradebook(small_gradebook["db_url"]) as gradebook:
         grade = gradebook.find_grade("acc_check", "nb", "a1", "ann")
         assert grade.auto_score is None and grade.needs_manual_grade
+
+
+@pytest.mark.parametrize("status, kept", [("passed", 2.0), ("failed", 0.0), ("error", 0.0)])
+def test_the_hidden_verdict_decides_a_test_cells_points(small_gradebook, tmp_path, status, kept):
+    verdicts = tmp_path / "verdicts.json"
+    verdicts.write_text(json.dumps({"complete": True, "verdicts": {
+        "acc_check": {"status": status, "message": "- why", "notes": [], "modules": []}}}))
+    step = RequireHiddenVerdicts(verdicts_file=str(verdicts))
+    step.preprocess(new_notebook(cells=[graded_cell("pass", "acc_check")]),
+                    {"nbgrader": small_gradebook})
+    with Gradebook(small_gradebook["db_url"]) as gradebook:
+        assert gradebook.find_grade("acc_check", "nb", "a1", "ann").auto_score == kept
+
+
+def test_a_cell_that_ends_its_kernel_fails_alone_and_the_notebook_goes_on():
+    notebook = new_notebook(cells=[new_code_cell(source) for source in [
+        "x = 41", "import os; os._exit(1)", "print(x + 1)",
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "print('still', x)"]])
+    ExecuteSurvivingKernelDeath(timeout=60).preprocess(notebook, {"metadata": {"path": str(REPO)}})
+    outputs = [[output.get("text") or output.get("ename") for output in cell.outputs]
+               for cell in notebook.cells]
+    assert outputs == [[], [KERNEL_DIED], ["42\n"], [KERNEL_DIED], ["still 41\n"]]
 
 
 def test_cells_with_grade_ids_the_assignment_lacks_become_plain_cells(small_gradebook):

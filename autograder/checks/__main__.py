@@ -5,15 +5,17 @@
     python -m autograder.checks --all --submission DIR
 
 The verdict is the last line of stdout, one JSON object:
-    {"status": "passed" | "failed" | "error", "message": "...", "notes": [...]}
+    {"status": "passed" | "failed" | "error", "message": "...", "notes": [...], "modules": [...]}
 "failed" is the student's (the message says what to fix); "error" is the grader's (missing
-data or reference), and never means points. Exit codes: 0 passed, 1 failed, 2 error.
+data or reference), and never means points; "modules" lists the submission's files the
+check ran. Exit codes: 0 passed, 1 failed, 2 error.
 
 --all runs every check outside any notebook kernel, reading the values the notebooks would
 pass (answers, hyperparameters) from the submitted notebooks' source (see notebook_values),
-and prints one JSON object {grade_id: verdict}; a value that is not set by a plain literal
-gives an "error" verdict saying so. Grading can require this verdict as well as the
-notebook's, so that student code in the kernel cannot fake a hidden check.
+in the order the notebooks reach them, and prints one line per check as it finishes,
+{"grade_id": ..., "verdict": {...}}; a value that is not set by a plain literal gives an
+"error" verdict saying so. Grading requires these verdicts (autograder/grading/hidden.py),
+so that student code in the kernel cannot fake a hidden check.
 """
 import argparse
 import json
@@ -24,8 +26,9 @@ from pathlib import Path
 
 from . import decode
 from .catalog import CHECKS
-from .framework import CheckFailed, Context, NotGradable
-from .notebook_values import ValueNotFound, values_for
+from .framework import REFERENCE_DIR, CheckFailed, Context, NotGradable
+from .notebook_values import ValueNotFound, notebook_order, values_for
+from .student_process import close_all
 
 
 def main(argv=None):
@@ -49,9 +52,11 @@ def main(argv=None):
             print(f"{grade_id:<{width}}  {registered.description}")
         return 0
     if args.all:
-        verdicts = evaluate_all(args.submission, args.seed)
-        print(json.dumps(verdicts))
-        return 0 if all(verdict["status"] == "passed" for verdict in verdicts.values()) else 1
+        passed = True
+        for grade_id, result in each_verdict(args.submission, args.seed):
+            print(json.dumps({"grade_id": grade_id, "verdict": result}), flush=True)
+            passed = passed and result["status"] == "passed"
+        return 0 if passed else 1
     if args.grade_id is None:
         parser.error("name a grade_id, or use --list or --all")
 
@@ -70,25 +75,24 @@ def main(argv=None):
     return {"passed": 0, "failed": 1}.get(verdict["status"], 2)
 
 
-def evaluate_all(submission, seed=None):
-    """{grade_id: verdict} for every check, with the values read from the notebooks."""
-    verdicts = {}
-    for grade_id, registered in sorted(CHECKS.items()):
+def each_verdict(submission, seed=None):
+    """(grade_id, verdict) of every check, with the values read from the notebooks, in the
+    order the notebooks reach the checks."""
+    for grade_id in notebook_order(CHECKS, REFERENCE_DIR):
         try:
-            values = values_for(grade_id, registered.parameters, submission)
+            values = values_for(grade_id, CHECKS[grade_id].parameters, submission)
         except ValueNotFound as problem:
-            verdicts[grade_id] = {"status": "error", "notes": [],
-                                  "message": f"cannot check this outside the notebook: {problem}"}
+            yield grade_id, verdict("error", f"cannot check this outside the notebook: {problem}")
             continue
-        verdicts[grade_id] = evaluate(grade_id, submission, values, seed)
-    return verdicts
+        yield grade_id, evaluate(grade_id, submission, values, seed)
+    close_all()
 
 
 def evaluate(grade_id, submission, values=None, seed=None):
     """Run one check; returns the verdict dictionary printed by main()."""
     registered = CHECKS.get(grade_id)
     if registered is None:
-        return {"status": "error", "message": f"no hidden check is registered for grade_id {grade_id!r}", "notes": []}
+        return verdict("error", f"no hidden check is registered for grade_id {grade_id!r}")
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     ctx = Context(grade_id, Path(submission).resolve(), seed, dict(values or {}))
     try:
@@ -100,14 +104,17 @@ def evaluate(grade_id, submission, values=None, seed=None):
             message = f"- {message}"
         if ctx.used_random_inputs:  # lets an instructor rerun the very same inputs (--seed)
             message += f"\n(random inputs: seed {seed})"
-        return {"status": "failed", "message": message, "notes": []}
+        return verdict("failed", message, modules=ctx.modules)
     except NotGradable as problem:
-        return {"status": "error", "message": f"the grader cannot run this check: {problem}", "notes": []}
+        return verdict("error", f"the grader cannot run this check: {problem}")
     except Exception as bug:  # a bug of the grader: the traceback is for the instructor
         traceback.print_exc()
-        return {"status": "error", "message": f"internal error of the grader: {type(bug).__name__}: {bug}",
-                "notes": []}
-    return {"status": "passed", "message": "", "notes": ctx.notes}
+        return verdict("error", f"internal error of the grader: {type(bug).__name__}: {bug}")
+    return verdict("passed", notes=ctx.notes, modules=ctx.modules)
+
+
+def verdict(status, message="", notes=(), modules=()):
+    return {"status": status, "message": message, "notes": list(notes), "modules": sorted(modules)}
 
 
 if __name__ == "__main__":

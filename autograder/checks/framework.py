@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import probes
-from .sandbox import StudentCodeFailed, run_student_probe
+from .student_process import StudentCodeFailed, student_process
 
 COURSE_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = COURSE_ROOT / "source" / "fcnet"
@@ -82,6 +82,7 @@ class Context:
     values: dict = field(default_factory=dict)
     failures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    modules: set = field(default_factory=set)   # the submission's files the probes imported
     _rng: object = None
 
     @property
@@ -100,9 +101,12 @@ class Context:
     def student(self, probe_name, cases, subject):
         """Outputs of the probe on the student's nnkit (raises CheckFailed if it cannot run)."""
         try:
-            return run_student_probe(probe_name, cases, self.submission, subject)
+            outputs, modules = student_process(self.submission).run_probe(probe_name, cases, subject)
         except StudentCodeFailed as error:
+            self.modules.update(error.modules)
             raise CheckFailed(str(error)) from None
+        self.modules.update(modules)
+        return outputs
 
     def reference(self, probe_name, cases):
         package = reference_package()

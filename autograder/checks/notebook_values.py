@@ -30,6 +30,18 @@ class ValueNotFound(Exception):
     """The value is not set by a literal in the notebook; str() says where it was looked for."""
 
 
+def notebook_order(grade_ids, folder):
+    """The grade ids in the order the notebooks in `folder` reach their cells (notebooks in
+    the order students work through them); ids no notebook has come last."""
+    order = []
+    for name in NOTEBOOK_OF_PREFIX.values():
+        if (Path(folder) / name).is_file():
+            cells = nbformat.read(Path(folder) / name, as_version=4).cells
+            order += [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells]
+    position = {grade_id: index for index, grade_id in enumerate(order) if grade_id}
+    return sorted(grade_ids, key=lambda grade_id: position.get(grade_id, len(position)))
+
+
 def values_for(grade_id, parameters, submission):
     """{parameter: value} for a check, read from the submission's notebook."""
     if not parameters:

@@ -1,17 +1,27 @@
-"""Run one probe on the student's nnkit. The grader starts this file as a script,
+"""Run probes on the student's nnkit: the student's side of every hidden check.
 
-    python -I student_runner.py JOB_DIR
+The grader starts this file once per submission, as a script, in the sandbox
+(student_process.py):
 
-in a process of its own, with the submission folder as working directory (see sandbox.py).
+    python -I student_runner.py SUBMISSION WORK_DIR
 
-JOB_DIR/job.json names the probe, the submission folder and the limits; JOB_DIR/inputs.npz
-holds the cases ("<case>/<name>" -> array). The runner writes JOB_DIR/outputs.npz (same
-key scheme) and JOB_DIR/result.json: {"ok": true} or {"ok": false, "message": ...}, the
-message saying which student function failed and how, in words for the student.
+and sends it one request per line on stdin, a JSON object naming a job folder under
+WORK_DIR (holding inputs.npz: "<case>/<name>" -> array), the probe, the number of cases and
+the limits. For each request the runner forks a child that imports the student's nnkit
+afresh, runs the probe on every case and writes JOB/outputs.npz (same key scheme) and
+JOB/result.json: {"ok": true, "modules": [...]} or {"ok": false, "message": ..., "modules":
+[...]}, the message saying which student function failed and how, in words for the student,
+and "modules" the submission's files the probe imported (so the grader knows which checks
+ran a module it flagged). The runner then answers with
+one line, {"job": ..., "exit": <the child's exit code, negative for a signal>}.
 
-The limits are set before any student code is imported, soft and hard, so the student's
-code cannot raise them again. Python's -I keeps the environment's PYTHONPATH and the
-user's site-packages out; the submission folder is the only place nnkit comes from.
+Forking keeps numpy imported once while every probe still starts from the files on disk:
+one check cannot leave state behind for the next, and an endless loop, a crash or a
+memory bomb ends only its child. The memory and file-size limits are set before any
+student code runs, soft and hard, so the student's code cannot raise them again; each child
+also gets a CPU limit and a watchdog that ends it after its time. Python's -I keeps the
+environment's PYTHONPATH and the user's site-packages out; the submission folder is the
+only place nnkit comes from.
 """
 import faulthandler
 import importlib.util
@@ -22,9 +32,10 @@ import signal
 import sys
 from pathlib import Path
 
-JOB_DIR = Path(sys.argv[1])
-JOB = json.loads((JOB_DIR / "job.json").read_text())
-SUBMISSION = Path(JOB["submission"]).resolve()
+SUBMISSION = Path(sys.argv[1]).resolve()
+WORK_DIR = Path(sys.argv[2]).resolve()
+MEMORY_BYTES = int(os.environ["NNKIT_PROBE_MEMORY_BYTES"])
+FILE_BYTES = int(os.environ["NNKIT_PROBE_FILE_BYTES"])
 
 
 def limit(kind, value):
@@ -32,7 +43,7 @@ def limit(kind, value):
 
 
 def die_with_the_grader():
-    """Linux: end this process when the grader process ends (e.g. killed by its own timeout)."""
+    """Linux: end this process when the grader process ends (the sandbox does it too)."""
     try:
         import ctypes
 
@@ -40,49 +51,75 @@ def die_with_the_grader():
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return
-    if os.getppid() != JOB["grader_pid"]:  # the grader ended before prctl took effect
-        os._exit(1)
 
 
-def main():
+def serve():
     die_with_the_grader()
-    limit(resource.RLIMIT_AS, JOB["memory_bytes"])
-    limit(resource.RLIMIT_CPU, JOB["cpu_seconds"])
-    limit(resource.RLIMIT_FSIZE, JOB["file_bytes"])
-    # An infinite loop: print where the student's code is stuck, then end the process.
-    watchdog = open(JOB_DIR / "timeout.txt", "w")
-    faulthandler.dump_traceback_later(JOB["timeout_seconds"], exit=True, file=watchdog)
+    limit(resource.RLIMIT_AS, MEMORY_BYTES)
+    limit(resource.RLIMIT_FSIZE, FILE_BYTES)
+    # The protocol gets private copies of stdin and stdout; the standard ones point nowhere,
+    # so nothing the student's code prints can be taken for an answer.
+    requests = os.fdopen(os.dup(0), "r")
+    answers = os.fdopen(os.dup(1), "w")
+    nowhere = os.open(os.devnull, os.O_RDWR)
+    os.dup2(nowhere, 0)
+    os.dup2(nowhere, 1)
 
-    import numpy as np  # before the submission joins sys.path: a student's numpy.py stays unused
+    import numpy  # noqa: F401 - before the submission joins sys.path: a student's numpy.py stays unused
 
     probes = _load_probes()
-    # Ignore any __pycache__ the submission brings along (a .pyc need not match its .py)
-    # and leave the submission folder as it was.
-    sys.pycache_prefix = str(JOB_DIR / "pycache")
+    for line in requests:
+        request = json.loads(line)
+        job = WORK_DIR / request["job"]
+        if not job.parent == WORK_DIR:
+            raise ValueError(f"job folder outside {WORK_DIR}: {request['job']}")
+        child = os.fork()
+        if child == 0:
+            requests.close()
+            answers.close()
+            run_job(probes, job, request)  # never returns
+        _, wait_status = os.waitpid(child, 0)
+        try:  # whatever the child started is ended with it
+            os.killpg(child, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        answers.write(json.dumps({"job": request["job"], "exit": os.waitstatus_to_exitcode(wait_status)}) + "\n")
+        answers.flush()
+
+
+def run_job(probes, job, request):
+    """The child: run one probe on every case, write its result, and end."""
+    os.setpgid(0, 0)
+    limit(resource.RLIMIT_CPU, request["cpu_seconds"])
+    # An endless loop: print where the student's code is stuck, then end the process.
+    watchdog = open(job / "timeout.txt", "w")
+    faulthandler.dump_traceback_later(request["timeout_seconds"], exit=True, file=watchdog)
+    import numpy as np
+
+    # Ignore any __pycache__ the submission brings along (a .pyc need not match its .py).
     sys.dont_write_bytecode = True
+    sys.pycache_prefix = str(job / "pycache")
     sys.path.insert(0, str(SUBMISSION))
-
-    with np.load(JOB_DIR / "inputs.npz", allow_pickle=False) as archive:
-        inputs = {key: archive[key] for key in archive.files}
-    cases = [{key.split("/", 1)[1]: value for key, value in inputs.items() if key.split("/", 1)[0] == str(number)}
-             for number in range(JOB["cases"])]
-
-    probe = probes.PROBES[JOB["probe"]]
-    package = probes.Package()
-    outputs = {}
     try:
+        with np.load(job / "inputs.npz", allow_pickle=False) as archive:
+            inputs = {key: archive[key] for key in archive.files}
+        cases = [{key.split("/", 1)[1]: value for key, value in inputs.items()
+                  if key.split("/", 1)[0] == str(number)} for number in range(request["cases"])]
+        probe = probes.PROBES[request["probe"]]
+        package = probes.Package()
+        outputs = {}
         for number, case in enumerate(cases):
             result = probe(package, case, True)
             for key, value in result.items():
                 if value is not None or not key.startswith("numeric_"):
                     outputs[f"{number}/{key}"] = _as_array(probes, key, value)
         _check_origin()
+        np.savez(job / "outputs.npz", **outputs)
     except probes.ProbeError as error:
-        return _finish(ok=False, message=str(error))
+        _finish(job, ok=False, message=str(error))
     except BaseException as error:  # noqa: BLE001 - anything the student's code raises
-        return _finish(ok=False, message=describe_exception(error))
-    np.savez(JOB_DIR / "outputs.npz", **outputs)
-    return _finish(ok=True)
+        _finish(job, ok=False, message=describe_exception(error))
+    _finish(job, ok=True)
 
 
 def _load_probes():
@@ -154,17 +191,19 @@ def describe_exception(error):
     if isinstance(error, NotImplementedError):
         return f"{function} is not implemented yet (it raises NotImplementedError, {where})"
     if isinstance(error, MemoryError):
-        return f"{function} ran out of memory (the limit is {JOB['memory_bytes'] // 2**20} MiB; {where})"
+        return f"{function} ran out of memory (the limit is {MEMORY_BYTES // 2**20} MiB; {where})"
     if isinstance(error, RecursionError):
         return f"{function} recursed without end ({where})"
     return f"{function} raised {kind}: {detail} ({where})" if detail else f"{function} raised {kind} ({where})"
 
 
-def _finish(**result):
-    (JOB_DIR / "result.json").write_text(json.dumps(result))
+def _finish(job, **result):
+    modules = {getattr(module, "__file__", None) or "" for module in list(sys.modules.values())}
+    result["modules"] = sorted(_relative(name) for name in modules if name and _inside_submission(name))
+    (job / "result.json").write_text(json.dumps(result))
     # Skip interpreter shutdown: student objects' __del__ and atexit hooks do not run.
     os._exit(0)
 
 
 if __name__ == "__main__":
-    main()
+    serve()

@@ -22,12 +22,13 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from .. import sandbox
 from ..manifest import Manifest
-from .course import data_folder, make_course_template, register_assignment
+from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
 from .report import write_report
-from .submissions import find_entries
-from .task import GradingResult, GradingTask, grade_submission, unexpected_failure
+from .submissions import compile_name_pattern, find_entries
+from .task import GradingResult, GradingTask, Limits, grade_submission, unexpected_failure
 
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
 
@@ -43,8 +44,14 @@ class Graded:
     max_score: float              # autograded points of the assignment
 
 
-def validate_inputs(submissions: Path, out: Path, data_dir: Path) -> None:
-    """Raise GradingInputError naming the first problem with the command's folders."""
+def validate_inputs(submissions: Path, out: Path, data_dir: Path,
+                    name_pattern: str | None = None) -> None:
+    """Raise GradingInputError naming the first problem with the command's inputs."""
+    if name_pattern is not None:
+        try:
+            compile_name_pattern(name_pattern)
+        except ValueError as error:
+            raise GradingInputError(str(error)) from None
     if not submissions.exists():
         raise GradingInputError(f"the submissions folder {submissions} does not exist")
     if not submissions.is_dir():
@@ -63,24 +70,31 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path) -> None:
 
 
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
-                 workers: int = 1, autograde_timeout: float = 1200.0,
+                 workers: int = 1, limits: Limits = Limits(), name_pattern: str | None = None,
                  say=print) -> Graded:
-    """Grade every entry of `submissions` into `out`."""
+    """Grade every entry of `submissions` into `out`. name_pattern: how entry names carry
+    the student id and time (see submissions.py)."""
     data_dir = data_folder(course_root)
-    validate_inputs(submissions, out, data_dir)
-    entries = find_entries(submissions.resolve())
+    validate_inputs(submissions, out, data_dir, name_pattern)
+    entries = find_entries(submissions.resolve(), name_pattern)
     paths = OutputPaths(out.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
 
+    isolation = sandbox.status()
+    say(isolation.description if isolation.confined else
+        f"WARNING: {isolation.description}. See docs/SECURITY.md.")
     with tempfile.TemporaryDirectory(prefix=f"autograder-grade-{manifest.id}-") as scratch:
         scratch = Path(scratch)
         say(f"Preparing a scratch course for {manifest.id} and registering it in "
             f"{paths.gradebook} ...")
         template = make_course_template(course_root, manifest, scratch / "template")
-        register_assignment(template, manifest.id, paths.db_url)
+        if paths.gradebook.exists():  # a regrade: nbgrader checks the assignment still fits
+            register_assignment(template, manifest.id, paths.db_url)
+        else:  # a new gradebook is the template's, which has the assignment registered
+            shutil.copy2(template / GRADEBOOK_FILE, paths.gradebook)
         max_score = autograded_max_score(paths.db_url, manifest.id)
         tasks = [GradingTask(entry, manifest, template, scratch / "tasks" / entry.student_id,
-                             data_dir, course_root.resolve(), autograde_timeout)
+                             data_dir, course_root.resolve(), limits)
                  for entry in entries]
         say(f"Grading {len(tasks)} submission(s) from {submissions} with {workers} worker(s) ...")
         results = {}
@@ -96,7 +110,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
             say(f"  {result.student_id}: {_points(result.score)} points in {result.seconds:.0f} s"
                 f" ({result.status})")
 
-    write_report(paths, manifest, max_score)
+    write_report(paths, manifest, max_score, isolation)
     return Graded([results[entry.student_id] for entry in entries], paths, max_score)
 
 

@@ -10,11 +10,13 @@ import statistics
 from collections import defaultdict
 
 from ..manifest import Manifest
+from ..sandbox import SandboxStatus
 from .records import OutputPaths, read_csv
 from .task import FAILED
 
 
-def write_report(paths: OutputPaths, manifest: Manifest, max_score: float) -> None:
+def write_report(paths: OutputPaths, manifest: Manifest, max_score: float,
+                 isolation: SandboxStatus) -> None:
     grades = read_csv(paths.grades_csv)
     scores = read_csv(paths.scores_csv)
     graded = [row for row in grades if _graded(row)]
@@ -30,6 +32,8 @@ def write_report(paths: OutputPaths, manifest: Manifest, max_score: float) -> No
         "",
         f"- Submissions: {len(grades)} ({len(graded)} graded, {len(grades) - len(graded)} "
         "could not be graded)",
+        f"- Isolation: {isolation.description}" if isolation.confined else
+        f"- **WARNING, no isolation: {isolation.description}.** See docs/SECURITY.md.",
     ]
     if graded:
         values = [float(row["score"]) for row in graded]

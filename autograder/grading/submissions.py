@@ -7,6 +7,13 @@ made safe for nbgrader (letters, digits, '_' and '-'):
     entries = find_entries(Path("downloads"))       # [Entry("alice", ...), ...], sorted
     unpacked = unpack(entry, manifest, target)      # only the files the manifest names
 
+LMS downloads often name files with more than the id, and keep every resubmission, e.g.
+Canvas's `alice_12345_20261201T101500_fcnet.zip`. A name pattern (like nbgrader's
+ZipCollectApp.collect_file_pattern) is a regular expression with a `student_id` group and
+optionally a `timestamp` group: entries whose name matches take their id (and submission
+time) from it, others keep their stem. Of several entries with one id the newest is graded
+(by the timestamp group, else by file modification time) and its notes say so.
+
 Only the files students hand in (the manifest's notebooks, student modules and artifacts)
 are taken from a submission, each written to its own path under the target: nothing a
 student adds can shadow a module the grader imports, and no member name decides where a
@@ -14,6 +21,7 @@ file is written. The submissions folder is only ever read.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import stat
 import zipfile
@@ -21,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import nbformat
+from dateutil import parser as date_parser
 
 from ..manifest import Manifest
 
@@ -41,6 +50,15 @@ class Entry:
     student_id: str              # safe for nbgrader, unique in the folder
     path: Path                   # the zip file or folder
     notes: tuple[str, ...] = ()  # e.g. that the id was changed from the file name
+    submitted: dt.datetime | None = None  # from the name pattern's timestamp, else None
+
+    @property
+    def submitted_at(self) -> dt.datetime:
+        """When it was handed in: the name's timestamp, else the file's modification time
+        (an LMS download keeps no upload time), in UTC."""
+        if self.submitted is not None:
+            return self.submitted
+        return dt.datetime.fromtimestamp(self.path.stat().st_mtime, tz=dt.timezone.utc)
 
 
 @dataclass
@@ -50,23 +68,65 @@ class Unpacked:
     notes: list[str] = field(default_factory=list)    # unsafe members, unreadable notebooks
 
 
-def find_entries(folder: Path) -> list[Entry]:
-    """Every entry of a submissions folder (hidden files aside), sorted by name."""
-    entries, taken = [], set()
+def find_entries(folder: Path, name_pattern: str | None = None) -> list[Entry]:
+    """Every entry of a submissions folder (hidden files aside), one per student, sorted by
+    student id. `name_pattern`: see the module docstring."""
+    pattern = compile_name_pattern(name_pattern) if name_pattern else None
+    candidates = {}  # student id as named -> [(path, timestamp)]
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if path.name.startswith(".") or path.name in _JUNK:
             continue
         stem = path.name if path.is_dir() else path.stem
-        student_id = _UNSAFE_CHARACTERS.sub("_", stem).strip("_") or "student"
+        match = pattern.fullmatch(path.name) if pattern else None
+        student_id = match["student_id"] if match else stem
+        timestamp = _timestamp(match) if match else None
+        candidates.setdefault(student_id, []).append((path, timestamp))
+
+    entries, taken = [], set()
+    for named_id in sorted(candidates):
+        versions = candidates[named_id]
+        path, timestamp = max(versions, key=lambda version: _submitted(*version))
+        notes = []
+        if len(versions) > 1:
+            others = ", ".join(sorted(other.name for other, _ in versions if other != path))
+            notes.append(f"graded {path.name}, the newest of {len(versions)} submissions "
+                         f"(ignored {others})")
+        student_id = _UNSAFE_CHARACTERS.sub("_", named_id).strip("_") or "student"
         unique_id, number = student_id, 2
         while unique_id.lower() in taken:  # case-insensitively: ids become folder names
             unique_id, number = f"{student_id}-{number}", number + 1
         taken.add(unique_id.lower())
-        why = "another entry has that id" if student_id == stem else "the name is not a safe id"
-        notes = () if unique_id == stem else (f"student id changed from {stem!r} to "
-                                              f"{unique_id!r} ({why})",)
-        entries.append(Entry(unique_id, path, notes))
-    return entries
+        if unique_id != named_id:
+            why = "another entry has that id" if student_id == named_id else "the name is not a safe id"
+            notes.insert(0, f"student id changed from {named_id!r} to {unique_id!r} ({why})")
+        entries.append(Entry(unique_id, path, tuple(notes), timestamp))
+    return sorted(entries, key=lambda entry: entry.student_id)
+
+
+def compile_name_pattern(name_pattern: str) -> re.Pattern:
+    """The compiled pattern; ValueError saying what is wrong with it."""
+    try:
+        pattern = re.compile(name_pattern)
+    except re.error as error:
+        raise ValueError(f"the name pattern {name_pattern!r} is not a regular expression ({error})") from None
+    if "student_id" not in pattern.groupindex:
+        raise ValueError(f"the name pattern {name_pattern!r} has no (?P<student_id>...) group")
+    return pattern
+
+
+def _timestamp(match: re.Match) -> dt.datetime | None:
+    text = match.groupdict().get("timestamp")
+    if not text:
+        return None
+    try:
+        moment = date_parser.parse(text)
+    except (ValueError, OverflowError):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+
+
+def _submitted(path: Path, timestamp: dt.datetime | None) -> dt.datetime:
+    return timestamp or dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
 
 
 def unpack(entry: Entry, manifest: Manifest, target: Path) -> Unpacked:

@@ -3,17 +3,19 @@
     result = grade_submission(GradingTask(entry, manifest, course_template, scratch, ...))
 
 The task copies the course template into its own scratch folder, unpacks the submission
-into submitted/<student>/<id>/, runs `nbgrader autograde` and `nbgrader generate_feedback`
-there (each a subprocess with a wall-clock limit), and returns a GradingResult: the score
-of every graded cell, a status, and where the feedback and autograded files are. It writes
-nothing outside its scratch folder and never raises for a bad submission, so any executor
-(local processes today, a cluster later) can run it; the caller records the results.
+into submitted/<student>/<id>/, runs the hidden checks once outside any kernel (hidden.py),
+then `nbgrader autograde` with kernels confined to the submission (kernel.py) and
+`nbgrader generate_feedback` (each a subprocess with a wall-clock limit), and returns a
+GradingResult: the score of every graded cell, a status, and where the feedback and
+autograded files are. It writes nothing outside its scratch folder and never raises for a
+bad submission, so any executor (local processes today, a cluster later) can run it; the
+caller records the results.
 """
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,29 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 
 from ..manifest import Manifest
-from .course import GRADEBOOK_FILE, NbgraderError, last_error, nbgrader_env, run_nbgrader
+from .course import (GRADEBOOK_FILE, Finished, NbgraderError, last_error, nbgrader_env,
+                     run_nbgrader)
+from .flags import flag_grader_access
+from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder
+from .kernel import DEFAULT_VERDICT_WAIT, kernel_for_submission
+from .metadata import recover_metadata
+from .preprocessors import KERNEL_DIED
 from .submissions import Entry, SubmissionError, unpack
 
 OK = "ok"
 FAILED = "failed"
 _MESSAGE_LENGTH = 200
+FEEDBACK_TIMEOUT = 300.0  # seconds for generate_feedback (renders HTML; runs no student code)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time limits of grading one submission, in seconds."""
+    autograde: float = 1200.0     # all notebooks of the submission (nbgrader autograde)
+    checks: float = 1800.0        # all hidden checks of the submission
+    cell: float | None = None     # one notebook cell (None: nbgrader_config.py's Execute.timeout)
+    probe: float | None = None    # one hidden check's run of student code
+                                  # (None: autograder.checks.student_process's default)
 
 
 @dataclass(frozen=True)
@@ -38,10 +57,8 @@ class GradingTask:
     course_template: Path   # made by course.make_course_template; only read
     scratch: Path           # this task's own folder (must not exist yet)
     data_dir: Path          # the datasets folder the notebooks load (NNKIT_DATA_DIR)
-    import_root: Path       # put on the kernels' PYTHONPATH: holds the `autograder` package
-                            # whose checks the hidden tests call
-    autograde_timeout: float = 1200.0  # seconds for all notebooks of the submission
-    feedback_timeout: float = 300.0
+    course_root: Path       # the course whose `autograder` package runs the hidden checks
+    limits: Limits = Limits()
 
 
 @dataclass(frozen=True)
@@ -102,25 +119,43 @@ def grade_submission(task: GradingTask) -> GradingResult:
                       f"{', '.join(task.manifest.notebooks)})")
     if unpacked.missing:
         notes.append(f"missing {', '.join(unpacked.missing)}")
-    timestamp = _timestamp(entry.path)
+    release = task.course_root / "release" / assignment
+    notes += filter(None, (recover_metadata(submitted / name, release / name)
+                           for name in task.manifest.notebooks if (submitted / name).is_file()))
+    submitted_at = entry.submitted_at
+    timestamp = submitted_at.strftime("%Y-%m-%d %H:%M:%S.%f %Z")  # nbgrader's format
     (submitted / "timestamp.txt").write_text(timestamp + "\n", encoding="utf-8")
+    if submitted_at > task.manifest.due:
+        notes.append(late_note(submitted_at, task.manifest.due))
 
-    pythonpath = os.pathsep.join(filter(None, [str(task.import_root),
-                                               os.environ.get("PYTHONPATH")]))
-    env = nbgrader_env({"NNKIT_DATA_DIR": str(task.data_dir), "PYTHONPATH": pythonpath})
-    try:
-        finished = run_nbgrader(["autograde", assignment], course, task.autograde_timeout, env)
-    except NbgraderError as error:
-        return failed(str(error), timestamp=timestamp)
+    checked = assemble_checked_folder(submitted, course / "source" / assignment, task.manifest,
+                                      task.scratch / "checked")
+    flags = flag_grader_access(checked, task.manifest, task.course_root)
+    notes += [f"flagged: {module} {why}" for module, why in flags.items()]
+    (task.scratch / "verdicts").mkdir()
+    verdicts_file = task.scratch / "verdicts" / "verdicts.json"
+    checks = HiddenChecks(checked, verdicts_file, task.data_dir, task.course_root,
+                          task.limits.checks, task.limits.probe, flags)
     autograded = course / "autograded" / entry.student_id / assignment
-    if finished.returncode != 0 or not autograded.is_dir():
-        return failed(f"nbgrader autograde: {last_error(finished.log)}", timestamp=timestamp)
+    try:
+        finished = _autograde(task, course, autograded, verdicts_file)
+        problem = (None if finished.returncode == 0 and autograded.is_dir()
+                   else f"nbgrader autograde: {last_error(finished.log)}")
+    except NbgraderError as error:
+        problem = str(error)
+    try:
+        verdicts = checks.result()  # waited for even after a failure: it writes to scratch
+    except HiddenChecksFailed as error:
+        return failed(str(error), timestamp=timestamp)
+    if problem is not None:
+        return failed(problem, timestamp=timestamp)
     cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", task.manifest,
-                              entry.student_id, autograded)
+                              entry.student_id, autograded, verdicts)
+    notes += kernel_deaths(autograded, task.manifest)
 
     try:
-        finished = run_nbgrader(["generate_feedback", assignment], course,
-                                task.feedback_timeout, env)
+        finished = run_nbgrader(["generate_feedback", assignment], course, FEEDBACK_TIMEOUT,
+                                nbgrader_env())
         if finished.returncode != 0:
             notes.append(f"no feedback: {last_error(finished.log)}")
     except NbgraderError as error:
@@ -131,6 +166,19 @@ def grade_submission(task: GradingTask) -> GradingResult:
                          timestamp, autograded, feedback_files, time.perf_counter() - started)
 
 
+def _autograde(task: GradingTask, course: Path, autograded: Path, verdicts_file: Path) -> Finished:
+    """`nbgrader autograde` in `course`, with this submission's sandboxed kernel."""
+    verdict_wait = DEFAULT_VERDICT_WAIT if task.limits.cell is None else 0.75 * task.limits.cell
+    with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime:
+        kernel = kernel_for_submission(task.scratch, Path(runtime), autograded, task.data_dir,
+                                       verdicts_file, verdict_wait)
+        options = kernel.nbgrader_args
+        if task.limits.cell is not None:
+            options = [*options, f"--Execute.timeout={round(task.limits.cell)}"]
+        return run_nbgrader(["autograde", task.manifest.id, *options], course,
+                            task.limits.autograde, nbgrader_env(kernel.env))
+
+
 def _status(notes: list[str], failure: str | None = None) -> str:
     """"ok", "ok, but: <notes>" or "failed: <why>; <notes>"."""
     if failure is not None:
@@ -139,10 +187,10 @@ def _status(notes: list[str], failure: str | None = None) -> str:
 
 
 def read_cell_results(db_url: str, manifest: Manifest, student_id: str,
-                      autograded: Path) -> list[CellResult]:
+                      autograded: Path, verdicts: dict) -> list[CellResult]:
     """The grade of every graded cell of a submission, from its gradebook, with the reason
-    for each lost point taken from the autograded notebooks; in the manifest's notebook
-    order, and cell order within a notebook."""
+    for each lost point: the hidden check's message, else the error the cell showed in the
+    autograded notebook. In the manifest's notebook order, and cell order within a notebook."""
     order = [Path(name).stem for name in manifest.notebooks]
     results = []
     with Gradebook(db_url) as gradebook:
@@ -159,12 +207,36 @@ def read_cell_results(db_url: str, manifest: Manifest, student_id: str,
                     message = "graded by a TA" + ("" if kind == "answer" else
                                                   " (skipped: tagged slow)")
                 elif grade.auto_score < grade.max_score:
-                    message = "no answer" if kind == "answer" else messages.get(grade.name, "")
+                    message = ("no answer" if kind == "answer" else
+                               _verdict_message(verdicts.get(grade.name))
+                               or messages.get(grade.name, ""))
                 else:
                     message = ""
                 results.append(CellResult(notebook.name, grade.name, kind, grade.auto_score,
                                           float(grade.max_score), message))
     return results
+
+
+def kernel_deaths(autograded: Path, manifest: Manifest) -> list[str]:
+    """"kernel died in Dropout.ipynb (cell 7)" for every cell that ended its kernel."""
+    notes = []
+    for name in manifest.notebooks:
+        path = autograded / name
+        if not path.is_file():
+            continue
+        numbers = [str(number) for number, cell in enumerate(nbformat.read(path, as_version=4).cells, 1)
+                   if any(output.get("ename") == KERNEL_DIED for output in cell.get("outputs", []))]
+        if numbers:
+            notes.append(f"kernel died in {name} (cell {', '.join(numbers)}); the cells after it "
+                         "ran in a new kernel")
+    return notes
+
+
+def _verdict_message(verdict: dict | None) -> str:
+    if not verdict or verdict["status"] == "passed":
+        return ""
+    kind = "hidden check failed" if verdict["status"] == "failed" else "hidden check could not run"
+    return _shorten(f"{kind}: {verdict['message'].removeprefix('- ')}")
 
 
 def failure_messages(notebook_path: Path) -> dict[str, str]:
@@ -193,11 +265,15 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MESSAGE_LENGTH else text[: _MESSAGE_LENGTH - 3] + "..."
 
 
-def _timestamp(path: Path) -> str:
-    """When the submission last changed, in nbgrader's timestamp format. An LMS download
-    keeps no upload time, so this is what nbgrader's late-submission check sees."""
-    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
-    return modified.strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+def late_note(submitted_at: dt.datetime, due: dt.datetime) -> str:
+    """"late: handed in 2026-12-20 10:00 UTC, 2 days 10 h after the due date (...)"."""
+    late = submitted_at - due
+    hours = late.seconds // 3600
+    amount = (f"{late.days} day(s) {hours} h" if late.days else
+              f"{hours} h {late.seconds % 3600 // 60} min" if hours else
+              f"{max(1, late.seconds // 60)} min")
+    return (f"late: handed in {submitted_at:%Y-%m-%d %H:%M} UTC, {amount} after the due date "
+            f"({due.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC)")
 
 
 def unexpected_failure(task: GradingTask, error: BaseException) -> GradingResult:

@@ -1,0 +1,226 @@
+"""Run probes on the student's code in a process of its own (grader side).
+
+One StudentProcess serves all the checks of one grader process (`--all` runs every check
+of a submission through one): it starts student_runner.py in the sandbox
+(autograder.sandbox) and sends it a job per probe. The student's side sees a read-only
+copy of nothing but the submission, a work folder for the jobs, and the two runner files;
+never the reference solution, the hidden checks or the gradebook. Its memory (address
+space) and file sizes are capped, every job has a CPU limit and a wall-clock timeout, and
+inputs and outputs travel as .npz files read with allow_pickle=False, so nothing the
+student's code writes can run code in the grader.
+"""
+import atexit
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from .. import sandbox
+
+RUNNER_FILES = [Path(__file__).with_name(name) for name in ("student_runner.py", "probes.py")]
+MEMORY_BYTES = 2 * 2**30
+FILE_BYTES = 64 * 2**20
+# Seconds one probe may take; correct code needs well under one. Tests lower it.
+TIMEOUT_ENV = "NNKIT_CHECK_PROBE_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 20.0
+# Time for the student process to start (bubblewrap, Python, numpy) on a loaded machine.
+START_SECONDS = 60.0
+# Native libraries must not start a thread per core on the shared grading machine.
+SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+_STUCK_AT = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
+
+
+class StudentCodeFailed(Exception):
+    """The probe could not finish on the student's code; str() is the student-facing reason."""
+
+    def __init__(self, message, modules=()):
+        super().__init__(message)
+        self.modules = list(modules)  # the submission's files it had imported
+
+
+def probe_timeout():
+    return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS))
+
+
+class StudentProcess:
+    """The student's side of the checks of one submission; started on first use."""
+
+    def __init__(self, submission):
+        self.submission = Path(submission).resolve()
+        self._process = None
+        self._work = None
+        self._jobs = 0
+        self._lock = threading.Lock()  # one job at a time on the runner's pipe
+
+    def run_probe(self, probe_name, cases, subject):
+        """Run probes.PROBES[probe_name] on each case with the student's nnkit.
+
+        Inputs:
+        - probe_name: Name of the probe.
+        - cases: List of dicts of arrays.
+        - subject: What is being checked, for messages ("affine_backward").
+
+        Returns: (list of dicts of arrays, one per case; the submission's files the probe
+        imported, e.g. ["nnkit/layers.py"]).
+        Raises StudentCodeFailed with a message for the student.
+        """
+        if not (self.submission / "nnkit").is_dir():
+            raise StudentCodeFailed(
+                f"no nnkit/ folder in the submission ({self.submission.name}): hand in the "
+                "nnkit package next to the notebooks")
+        with self._lock:
+            return self._run_job(probe_name, cases, subject)
+
+    def _run_job(self, probe_name, cases, subject):
+        timeout = probe_timeout()
+        self._jobs += 1
+        job = self._start() / f"job-{self._jobs:04d}"
+        job.mkdir()
+        try:
+            np.savez(job / "inputs.npz", **{f"{number}/{key}": np.asarray(value)
+                                            for number, case in enumerate(cases)
+                                            for key, value in case.items()})
+            exit_code = self._send({"job": job.name, "probe": probe_name, "cases": len(cases),
+                                    "timeout_seconds": max(1, round(timeout)),
+                                    "cpu_seconds": int(timeout) + 5}, timeout + 10)
+            return _read_result(job, exit_code, len(cases), subject, timeout, self.submission)
+        finally:
+            shutil.rmtree(job, ignore_errors=True)
+
+    def close(self):
+        if self._process is not None:
+            _kill(self._process)
+            self._process = None
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
+
+    def _start(self):
+        if self._process is not None and self._process.poll() is None:
+            return self._work
+        self.close()
+        self._work = Path(tempfile.mkdtemp(prefix="nnkit-probes-")).resolve()
+        runner_dir = self._work / "runner"
+        runner_dir.mkdir()
+        for path in RUNNER_FILES:
+            shutil.copy2(path, runner_dir / path.name)
+        command = [sys.executable, "-I", str(runner_dir / "student_runner.py"), str(self.submission),
+                   str(self._work)]
+        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
+        env.update(SINGLE_THREAD, NNKIT_PROBE_MEMORY_BYTES=str(MEMORY_BYTES),
+                   NNKIT_PROBE_FILE_BYTES=str(FILE_BYTES), HOME=str(self._work), TMPDIR=str(self._work))
+        # The submission is read-only for the student's code: a probe must not change what
+        # the notebooks will run.
+        confined = sandbox.confine(command, writable=[self._work], readable=[self.submission],
+                                   cwd=self.submission)
+        self._process = subprocess.Popen(
+            confined, cwd=self.submission, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        return self._work
+
+    def _send(self, request, wall_seconds):
+        """Send one job; returns the child's exit code, or None when it had to be killed."""
+        try:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+        except OSError:
+            self.close()
+            return None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            ready = selector.select(wall_seconds + (START_SECONDS if self._jobs == 1 else 0))
+        line = self._process.stdout.readline() if ready else ""
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = {}
+        if answer.get("job") != request["job"]:  # stuck, or the runner itself died
+            self.close()
+            return None
+        return answer["exit"]
+
+
+_processes = {}
+
+
+def student_process(submission):
+    """The StudentProcess of `submission` for this grader process (closed at exit)."""
+    key = Path(submission).resolve()
+    if key not in _processes:
+        _processes[key] = StudentProcess(key)
+    return _processes[key]
+
+
+@atexit.register
+def close_all():
+    """End every student process of this grader process."""
+    for process in _processes.values():
+        process.close()
+    _processes.clear()
+
+
+def _read_result(job, exit_code, count, subject, timeout, submission):
+    result_file = job / "result.json"
+    if not result_file.is_file():
+        raise StudentCodeFailed(_why_no_result(job, exit_code, subject, timeout, submission))
+    try:  # the student's code could have written these files itself
+        result = json.loads(result_file.read_text())
+        modules = [str(name) for name in result["modules"]]
+        if not result["ok"]:
+            raise StudentCodeFailed(str(result["message"]), modules)
+        with np.load(job / "outputs.npz", allow_pickle=False) as archive:
+            outputs = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise StudentCodeFailed(f"the process running {subject} left no readable result") from None
+    cases = [{} for _ in range(count)]
+    for key, value in outputs.items():
+        number, _, name = key.partition("/")
+        if number.isdigit() and int(number) < count:
+            cases[int(number)][name] = value
+    return cases, modules
+
+
+def _why_no_result(job, exit_code, subject, timeout, submission):
+    """A message for a probe that ended without a result."""
+    stuck = (job / "timeout.txt").read_text(errors="replace") if (job / "timeout.txt").is_file() else ""
+    if exit_code is None or exit_code == -signal.SIGXCPU or "Timeout" in stuck:
+        where = ""
+        for match in _STUCK_AT.finditer(stuck):
+            path = Path(match["file"])
+            if path.is_relative_to(submission):
+                where = (f" (it was running {match['function']} in "
+                         f"{path.relative_to(submission).as_posix()}, line {match['line']})")
+                break  # faulthandler lists the innermost frame first
+        return f"{subject} did not finish: timed out after {timeout:g} s{where}. Look for an endless loop."
+    if exit_code < 0:
+        return f"the process running {subject} crashed (signal {-exit_code})"
+    return (f"the process running {subject} ended early (exit code {exit_code}) without a result; "
+            "does your code call exit()?")
+
+
+def _kill(process):
+    """End the runner and everything it started (each job is a process group of its own)."""
+    try:
+        family = [*psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.wait()

@@ -1,0 +1,129 @@
+"""What grading costs on top of running the notebooks, and what a second worker buys.
+
+1. Overhead. One complete submission (the reference sample) is graded with one worker
+   (`grade_folder`) and, side by side in the same run, its notebooks are executed bare:
+   nbclient, a plain kernel, the same cells (slow-tagged cells skipped, as autograde skips
+   them), no nbgrader, no hidden checks. Both are repeated, interleaved; the best times are
+   printed: the submission's grading task (unpack, hidden checks, nbgrader autograde in
+   sandboxed kernels, feedback), which is what every further submission costs, and the
+   whole command, which adds the batch's one-off set-up (registering the assignment in a
+   scratch course and the gradebook) and the report. Target: the task within 1.5x of bare
+   execution.
+2. Throughput. A batch of submissions (the samples, topped up with copies of the
+   reference) is graded with 1 worker and with 2; the ratio of submissions per minute is
+   printed (target: 2 workers at least 1.7x one), and the two runs' grades must be equal.
+
+Run: make benchmark-grading   (or .venv/bin/python benchmarks/bench_grading.py [--batch 8])
+Needs the datasets (make data). Takes about 15 minutes on 2 cores.
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from autograder.grading.batch import grade_folder  # noqa: E402
+from autograder.grading.course import data_folder  # noqa: E402
+from autograder.grading.hidden import assemble_checked_folder  # noqa: E402
+from autograder.grading.preprocessors import SkipSlowCells  # noqa: E402
+from autograder.grading.records import read_csv  # noqa: E402
+from autograder.grading.samples import build_samples, write_zip  # noqa: E402
+from autograder.manifest import load_manifest  # noqa: E402
+
+SINGLE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def execute_bare(submission_zip, manifest, folder):
+    """Seconds to execute the submission's notebooks with nbclient and nothing else."""
+    shutil.rmtree(folder, ignore_errors=True)
+    unpacked = folder.with_name(folder.name + "-zip")
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with zipfile.ZipFile(submission_zip) as archive:
+        archive.extractall(unpacked)
+    assemble_checked_folder(unpacked, REPO / "source" / manifest.id, manifest, folder)
+    skip = SkipSlowCells()
+    notebooks = []
+    for name in manifest.notebooks:
+        notebook = nbformat.read(folder / name, as_version=4)
+        for index, cell in enumerate(notebook.cells):
+            skip.preprocess_cell(cell, {"autograder_skipped_grade_ids": []}, index)
+        notebooks.append(notebook)
+    start = time.perf_counter()
+    for notebook in notebooks:
+        NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    return time.perf_counter() - start
+
+
+def grade(submissions, out, manifest, workers):
+    """(seconds, graded, {student: score}, [per-cell rows]) of grading the folder."""
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    graded = grade_folder(REPO, manifest, submissions, out, workers=workers, say=quiet)
+    seconds = time.perf_counter() - start
+    grades = {row["student_id"]: (row["score"], row["status"]) for row in read_csv(graded.paths.grades_csv)}
+    cells = sorted((row["student_id"], row["grade_id"], row["score"]) for row in read_csv(graded.paths.scores_csv))
+    return seconds, graded, grades, cells
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=8, help="submissions in the throughput batch")
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of the overhead measurement")
+    args = parser.parse_args()
+    os.environ.update(SINGLE_THREAD, NNKIT_DATA_DIR=str(data_folder(REPO)), MPLBACKEND="Agg")
+    manifest = load_manifest(REPO / "assignments" / "fcnet" / "manifest.toml")
+
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as work:
+        work = Path(work)
+        samples = build_samples(REPO, manifest, REPO / "out" / "cache", say=quiet)
+        one = work / "one"
+        reference_zip = write_zip(samples[0], one / "reference.zip")
+
+        bare, task, command = [], [], []
+        for _ in range(args.repeats):
+            bare.append(execute_bare(reference_zip, manifest, work / "bare"))
+            seconds, graded, _, _ = grade(one, work / "one-out", manifest, workers=1)
+            command.append(seconds)
+            task.append(graded.results[0].seconds)
+        print(f"one complete submission ({samples[0].name}), best of {args.repeats}:")
+        print(f"  bare nbclient execution of its notebooks:   {min(bare):7.1f} s")
+        print(f"  its grading task (1 worker):                {min(task):7.1f} s")
+        print(f"  the whole command, with the batch set-up:   {min(command):7.1f} s")
+        print(f"  overhead ratio, task / bare:    {min(task) / min(bare):.2f}x   (target <= 1.5x)")
+        print(f"  overhead ratio, command / bare: {min(command) / min(bare):.2f}x")
+
+        batch = work / "batch"
+        for number in range(args.batch):
+            sample = samples[number] if number < len(samples) else samples[0]
+            write_zip(sample, batch / f"{number:02d}_{sample.name}.zip")
+        seconds_1, _, grades_1, cells_1 = grade(batch, work / "batch-1", manifest, workers=1)
+        seconds_2, _, grades_2, cells_2 = grade(batch, work / "batch-2", manifest, workers=2)
+        print(f"batch of {args.batch} submissions:")
+        print(f"  1 worker:  {seconds_1:7.1f} s  ({60 * args.batch / seconds_1:5.2f} per minute)")
+        print(f"  2 workers: {seconds_2:7.1f} s  ({60 * args.batch / seconds_2:5.2f} per minute)")
+        print(f"  throughput ratio: {seconds_1 / seconds_2:.2f}x   (target >= 1.7x)")
+        same = grades_1 == grades_2 and cells_1 == cells_2
+        print(f"  grades identical: {'yes' if same else 'NO'}")
+        if not same:
+            for student in sorted(grades_1):
+                if grades_1[student] != grades_2.get(student):
+                    print(f"    {student}: {grades_1[student]} with 1 worker, {grades_2.get(student)} with 2")
+        return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
