@@ -220,30 +220,43 @@ def test_a_hanging_submission_is_stopped_with_its_kernel(tmp_path, datasets_dir)
 
 # --- command-line validation ----------------------------------------------------------------
 
+def grade_command(tmp_path, *options, assignment="fcnet", submissions="subs", out="out"):
+    """`autograder grade` on tmp_path/<submissions> (holding alice.zip, if it is made here)."""
+    folder = tmp_path / submissions
+    if submissions == "subs":
+        folder.mkdir()
+        (folder / "alice.zip").write_bytes(b"")
+    return autograder_main(["grade", assignment, "--submissions", str(folder),
+                            "--out", str(tmp_path / out), "--root", str(REPO), *options])
+
+
 def test_grade_rejects_an_unknown_assignment(tmp_path, capsys):
-    (tmp_path / "subs").mkdir()
-    code = autograder_main(["grade", "nosuch", "--submissions", str(tmp_path / "subs"),
-                            "--out", str(tmp_path / "out"), "--root", str(REPO)])
-    assert code == 1
+    assert grade_command(tmp_path, assignment="nosuch") == 1
     assert "nosuch" in capsys.readouterr().err
 
 
 def test_grade_rejects_a_missing_submissions_folder(tmp_path, capsys):
-    code = autograder_main(["grade", "fcnet", "--submissions", str(tmp_path / "absent"),
-                            "--out", str(tmp_path / "out"), "--root", str(REPO)])
-    assert code == 1
+    assert grade_command(tmp_path, submissions="absent") == 1
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_grade_rejects_an_output_folder_inside_the_submissions(tmp_path, capsys):
-    (tmp_path / "subs").mkdir()
-    (tmp_path / "subs" / "alice.zip").write_bytes(b"")
-    code = autograder_main(["grade", "fcnet", "--submissions", str(tmp_path / "subs"),
-                            "--out", str(tmp_path / "subs" / "out"), "--root", str(REPO)])
-    assert code == 1
+    assert grade_command(tmp_path, out="subs/out") == 1
     assert "inside the submissions folder" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == ["alice.zip"]
+
+
+def test_grade_rejects_missing_datasets(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NNKIT_DATA_DIR", str(tmp_path / "no-data"))
+    assert grade_command(tmp_path) == 1
+    assert "no cifar-10-batches-py in" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_grade_rejects_a_name_pattern_without_a_student_id(tmp_path, capsys):
+    assert grade_command(tmp_path, "--name-pattern", r"(?P<name>\w+)\.zip") == 1
+    assert "has no (?P<student_id>...) group" in capsys.readouterr().err
 
 
 # --- finding and unpacking submissions ------------------------------------------------------
@@ -424,12 +437,14 @@ def test_a_cell_that_ends_its_kernel_fails_alone_and_the_notebook_goes_on():
 
 
 def test_cells_with_grade_ids_the_assignment_lacks_become_plain_cells(small_gradebook):
+    duplicate = new_code_cell("check()", metadata={"nbgrader": {}})  # as DeduplicateIds leaves it
     notebook = new_notebook(cells=[graded_cell("check()", "acc_check"),
-                                   graded_cell("old_check()", "removed_since_release")])
+                                   graded_cell("old_check()", "removed_since_release"), duplicate])
     notebook, _ = ForgetUnknownCells().preprocess(notebook, {"nbgrader": small_gradebook})
     assert notebook.cells[0].metadata.nbgrader["grade_id"] == "acc_check"
     assert "nbgrader" not in notebook.cells[1].metadata
     assert notebook.cells[1].source == "old_check()"
+    assert "nbgrader" not in notebook.cells[2].metadata
 
 
 # --- samples and the check ------------------------------------------------------------------

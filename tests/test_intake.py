@@ -107,14 +107,28 @@ def test_edited_answers_and_tests_are_recovered_between_unchanged_cells(tmp_path
     assert grading_metadata(path) == grading_metadata(RELEASE / "FullyConnectedNets.ipynb")
 
 
-def test_cells_moved_away_are_named_when_they_cannot_be_recovered(tmp_path):
-    def move_an_answer_to_the_top(cells):
+def test_cells_that_cannot_be_recovered_are_put_back_as_released(tmp_path):
+    def move_an_answer_to_the_top_and_delete_a_test(cells):
         answer = next(i for i, cell in enumerate(cells) if cell.source.startswith("# Set inline_q1_answer"))
         cells.insert(0, cells.pop(answer))
+        del cells[answer + 1]  # the multiple-choice test after it
 
-    path = stripped("FullyConnectedNets.ipynb", tmp_path, move_an_answer_to_the_top)
+    path = stripped("FullyConnectedNets.ipynb", tmp_path, move_an_answer_to_the_top_and_delete_a_test)
     note = recover_metadata(path, RELEASE / "FullyConnectedNets.ipynb")
-    assert "could not recover nbgrader metadata of fc_q1_answer in FullyConnectedNets.ipynb" in note
+    assert ("could not recover nbgrader metadata of fc_q1_answer, fc_q1_choice in "
+            "FullyConnectedNets.ipynb") in note
+    cells = nbformat.read(path, as_version=4).cells
+    assert [_grade_id for _grade_id, _ in grading_metadata(path) if _grade_id] == [
+        grade_id for grade_id, _ in grading_metadata(RELEASE / "FullyConnectedNets.ipynb") if grade_id]
+    assert len({cell.id for cell in cells}) == len(cells)
+
+
+def test_an_empty_notebook_gets_every_graded_cell_back(tmp_path):
+    path = tmp_path / "Dropout.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), path)
+    assert "could not recover nbgrader metadata of" in recover_metadata(path, RELEASE / "Dropout.ipynb")
+    assert [grade_id for grade_id, _ in grading_metadata(path)] == [
+        grade_id for grade_id, _ in grading_metadata(RELEASE / "Dropout.ipynb") if grade_id]
 
 
 def test_an_intact_notebook_is_left_alone(tmp_path):

@@ -1,7 +1,7 @@
 """Probes: the code that exercises one part of nnkit, shared by both sides of a check.
 
 A check runs the same probe twice on the same inputs: on the student's nnkit, in a
-process of its own (see sandbox.py), and on the reference nnkit, in the grader's
+process of its own (see student_process.py), and on the reference nnkit, in the grader's
 process. It then compares the two outputs with its own code (see framework.py).
 
     probe(nnkit, case, numeric) -> dict of arrays

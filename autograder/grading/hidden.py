@@ -1,7 +1,8 @@
 """The hidden checks of one submission, run once, while its notebooks run.
 
     checked = assemble_checked_folder(submitted, source, manifest, scratch / "checked")
-    checks = HiddenChecks(checked, scratch / "verdicts.json", data_dir, course_root, limits)
+    checks = HiddenChecks(checked, scratch / "verdicts" / "verdicts.json", data_dir,
+                          course_root, timeout, probe_timeout, flags)
     ... nbgrader autograde ...
     verdicts = checks.result()
 

@@ -25,10 +25,14 @@ from pathlib import Path
 
 from .. import sandbox
 from ..checks import VERDICTS_ENV, VERDICTS_WAIT_ENV
+from .output_limit import OUTPUT_LIMIT_ENV
 
 KERNEL_NAME = "nnkit-graded"
 # Enough for the notebooks (CIFAR-10 as float64 plus a few copies), far below the machine.
 KERNEL_MEMORY_BYTES = 8 * 2**30
+# Characters one cell may write to stdout and to stderr; the rest is dropped, with a notice.
+OUTPUT_LIMIT = 2_000_000
+_OUTPUT_LIMIT_STARTUP = Path(__file__).with_name("output_limit.py")
 # nbgrader_config.py gives a cell 180 s; a hidden test cell waits at most this for its verdict.
 DEFAULT_VERDICT_WAIT = 120.0
 _CHECKS_INIT = Path(__file__).resolve().parents[1] / "checks" / "__init__.py"
@@ -55,17 +59,24 @@ def kernel_for_submission(scratch: Path, runtime: Path, workdir: Path, data_dir:
     """
     kernel_lib = scratch / "kernel_lib"
     spec_dir = scratch / "jupyter" / "kernels" / KERNEL_NAME
-    for folder in (runtime, kernel_lib / "autograder" / "checks", spec_dir):
+    ipython_dir = scratch / "ipython"
+    profile = ipython_dir / "profile_default"
+    for folder in (runtime, kernel_lib / "autograder" / "checks", spec_dir, profile / "startup"):
         folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(_OUTPUT_LIMIT_STARTUP, profile / "startup" / "00-autograder-output-limit.py")
     (kernel_lib / "autograder" / "__init__.py").write_text(
         '"""What a graded kernel can import of the grader: the hidden checks\' run()."""\n')
     shutil.copy2(_CHECKS_INIT, kernel_lib / "autograder" / "checks" / "__init__.py")
 
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     limited = ["prlimit", f"--as={KERNEL_MEMORY_BYTES}", "--"] if shutil.which("prlimit") else []
-    argv = limited + sandbox.confine(kernel, writable=[workdir, runtime],
-                                     readable=[data_dir, kernel_lib, verdicts_file.parent], cwd=workdir)
-    env = {"PYTHONPATH": str(kernel_lib), VERDICTS_ENV: str(verdicts_file),
+    # IPython insists on a writable profile folder (else it ignores it); it is this
+    # submission's own, like the runtime folder.
+    argv = limited + sandbox.confine(kernel, writable=[workdir, runtime, ipython_dir],
+                                     readable=[data_dir, kernel_lib, verdicts_file.parent],
+                                     cwd=workdir)
+    env = {"PYTHONPATH": str(kernel_lib), "IPYTHONDIR": str(ipython_dir),
+           OUTPUT_LIMIT_ENV: str(OUTPUT_LIMIT), VERDICTS_ENV: str(verdicts_file),
            VERDICTS_WAIT_ENV: str(verdict_wait), "NNKIT_DATA_DIR": str(data_dir),
            "PYTHONDONTWRITEBYTECODE": "1"}
     spec = {"argv": argv, "display_name": "nnkit (graded)", "language": "python",
@@ -78,4 +89,5 @@ def kernel_for_submission(scratch: Path, runtime: Path, workdir: Path, data_dir:
         # nbclient writes the connection file into TMPDIR, which the kernel must see.
         env={"JUPYTER_PATH": jupyter_path, "TMPDIR": str(runtime), "JUPYTER_RUNTIME_DIR": str(runtime)},
         nbgrader_args=[f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
-                       f"--KernelManager.ip={runtime / 'kernel'}"])
+                       f"--KernelManager.ip={runtime / 'kernel'}",
+                       f"--RequireHiddenVerdicts.verdicts_file={verdicts_file}"])

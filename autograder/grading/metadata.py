@@ -12,13 +12,18 @@ cells are matched against the same notebook of the release:
    one by one when both sides have the same number of cells of each type there.
 
 A cell paired with a release cell that has nbgrader metadata gets that metadata (and its
-tags, if it has none) unless the notebook already has a cell with that grade_id. Release
-cells that stay unpaired are named in a note: test cells among them are restored by
-nbgrader (add_missing_cells), answer cells are lost to the autograder.
+tags, if it has none) unless the notebook already has a cell with that grade_id. Graded
+and answer cells of the release that stay unpaired (moved far, deleted, or the notebook is
+empty) are put back as the release has them, after the cell paired with their nearest
+predecessor, and named in a note: an answer written elsewhere then gets no points, but
+every test runs. (nbgrader's add_missing_cells restores test cells too, but fails the whole
+notebook when the cell it should follow is a missing answer cell.)
 """
 from __future__ import annotations
 
+import copy
 import difflib
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -35,29 +40,40 @@ def recover_metadata(submitted: Path, release: Path) -> str | None:
     if set(wanted) <= present:
         return None
 
-    recovered, unrecovered = [], []
+    recovered, restored = [], {}  # restored: {submission index to follow: [cells]}
     pairs = _pair_cells(reference.cells, notebook.cells)
     for grade_id, index in wanted.items():
         if grade_id in present:
             continue
         target = pairs.get(index)
-        if target is None or _grade_id(notebook.cells[target]) is not None:
-            unrecovered.append(grade_id)
+        if target is not None and _grade_id(notebook.cells[target]) is None:
+            notebook.cells[target].metadata["nbgrader"] = dict(reference.cells[index].metadata["nbgrader"])
+            recovered.append(grade_id)
             continue
-        notebook.cells[target].metadata["nbgrader"] = dict(reference.cells[index].metadata["nbgrader"])
-        recovered.append(grade_id)
+        predecessor = max((pairs[earlier] for earlier in range(index) if earlier in pairs), default=-1)
+        restored.setdefault(predecessor, []).append(_copy(reference.cells[index]))
     _copy_tags(reference.cells, notebook.cells, pairs)
+    notebook.cells = [*restored.get(-1, []), *(cell for position, cell in enumerate(notebook.cells)
+                                               for cell in [cell, *restored.get(position, [])])]
     nbformat.write(notebook, submitted)
 
     notes = []
     if recovered:
         notes.append(f"recovered nbgrader metadata of {len(recovered)} cell(s) of "
                      f"{submitted.name} from the release (an editor had removed it)")
-    if unrecovered:
-        notes.append(f"could not recover nbgrader metadata of {', '.join(sorted(unrecovered))} "
-                     f"in {submitted.name} (cells moved or removed): missing test cells are "
-                     "restored, missing answers get no points")
+    if restored:
+        names = sorted(_grade_id(cell) for cells in restored.values() for cell in cells)
+        notes.append(f"could not recover nbgrader metadata of {', '.join(names)} in "
+                     f"{submitted.name} (cells moved, deleted or emptied): put back as released, "
+                     "so answers written elsewhere get no points")
     return "; ".join(notes)
+
+
+def _copy(cell):
+    """A copy of a release cell with an id of its own (ids must be unique in a notebook)."""
+    copied = copy.deepcopy(cell)
+    copied["id"] = uuid.uuid4().hex[:8]
+    return copied
 
 
 def _grade_id(cell) -> str | None:

@@ -50,7 +50,8 @@ SKIPPED_GRADE_IDS = "autograder_skipped_grade_ids"
 
 
 class ForgetUnknownCells(NbGraderPreprocessor):
-    """Remove the nbgrader metadata of cells whose grade id the gradebook does not know."""
+    """Remove the nbgrader metadata of cells whose grade id the gradebook does not know, or
+    that have none (nbgrader's DeduplicateIds leaves a duplicated cell so)."""
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
@@ -58,8 +59,10 @@ class ForgetUnknownCells(NbGraderPreprocessor):
             notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
             known = {cell.name for cell in notebook.source_cells}
         for index, cell in enumerate(nb.cells):
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id is not None and grade_id not in known:
+            if "nbgrader" not in cell.metadata:
+                continue
+            grade_id = cell.metadata.nbgrader.get("grade_id")
+            if grade_id not in known:
                 del cell.metadata["nbgrader"]
                 self.log.warning("Cell %d has grade id %r, which %s does not have: graded as a "
                                  "plain cell", index, grade_id, info["notebook"])

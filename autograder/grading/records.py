@@ -2,7 +2,8 @@
 
     OUT/gradebook.db                      nbgrader gradebook: students, submissions, grades
     OUT/grades.csv                        student_id, score, max_score, status
-    OUT/scores.csv                        student_id, notebook, grade_id, score, max_score
+    OUT/scores.csv                        student_id, notebook, grade_id, score, max_score,
+                                          message (why points were lost)
     OUT/autograded/<student>/<id>/        autograded notebooks and modules (formgrader's layout)
     OUT/feedback/<student>/<id>/*.html    feedback pages (nbgrader's layout, for release_feedback)
 
@@ -25,7 +26,7 @@ from sqlalchemy.exc import SAWarning
 from .task import GradingResult
 
 GRADES_FIELDS = ("student_id", "score", "max_score", "status")
-SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score")
+SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score", "message")
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def write_csvs(paths: OutputPaths, results: list[GradingResult], max_score: floa
                        "max_score": _number(max_score), "status": result.status})
         scores.extend({"student_id": result.student_id, "notebook": cell.notebook,
                        "grade_id": cell.grade_id, "score": _number(cell.score),
-                       "max_score": _number(cell.max_score)} for cell in result.tests)
+                       "max_score": _number(cell.max_score), "message": cell.message}
+                      for cell in result.tests)
     _write_csv(paths.grades_csv, GRADES_FIELDS, sorted(grades, key=lambda row: row["student_id"]))
     # Cells stay in notebook order within a student (the sort is stable).
     _write_csv(paths.scores_csv, SCORES_FIELDS, sorted(scores, key=lambda row: row["student_id"]))
@@ -132,7 +134,7 @@ def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
     # Write a new file and rename it: a crash mid-write never leaves a truncated CSV behind.
     partial = path.with_name(path.name + ".partial")
     with partial.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=fields)
+        writer = csv.DictWriter(file, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(partial, path)
