@@ -189,11 +189,16 @@ def regraded(graded):
     return SimpleNamespace(run=run, out=out)
 
 
+def without_seeds(rows):
+    """Rows of scores.csv with the seeds in messages blanked: every run draws new inputs."""
+    return [{**row, "message": re.sub(r"seed \d+", "seed N", row["message"])} for row in rows]
+
+
 @pytest.mark.slow
 def test_grading_again_updates_rows_and_loses_none(graded, regraded):
     assert read_csv(regraded.out / "grades.csv") == read_csv(graded.out / "grades.csv")
     scores = read_csv(regraded.out / "scores.csv")
-    assert scores == read_csv(graded.out / "scores.csv")
+    assert without_seeds(scores) == without_seeds(read_csv(graded.out / "scores.csv"))
     assert len({(row["student_id"], row["grade_id"]) for row in scores}) == len(scores)
     with Gradebook(regraded.run.paths.db_url) as gradebook:
         assert len(gradebook.students) == 4

@@ -96,7 +96,10 @@ class HiddenChecks:
             self._check()
         except HiddenChecksFailed as error:
             self._error = error
-        self._write(complete=True)
+        except Exception as bug:  # noqa: BLE001 - reported as the submission's status
+            self._error = HiddenChecksFailed(f"the hidden checks crashed ({type(bug).__name__}: {bug})")
+        finally:  # whatever happened: kernels and RequireHiddenVerdicts stop waiting
+            self._write(complete=True)
 
     def _check(self) -> None:
         """Run the grader process, recording each verdict as it arrives."""

@@ -1,14 +1,15 @@
 """The kernel nbgrader starts to run one submission's notebooks, confined to that submission.
 
-    settings = kernel_for_submission(scratch, workdir, data_dir, verdicts_file)
-    run_nbgrader(["autograde", id, *settings.nbgrader_args], ..., env | settings.env)
+    settings = kernel_for_submission(scratch, runtime, workdir, data_dir, verdicts_file, wait)
+    run_nbgrader(["autograde", id, *settings.nbgrader_args], ..., nbgrader_env(settings.env))
 
 writes a kernel spec into scratch/jupyter/kernels/ whose command starts ipykernel through
 autograder.sandbox.confine: it may write only the folder the notebooks run in (nbgrader's
-autograded/<student>/<id>/) and its own runtime folder, and read the datasets, the verdicts
-of the hidden checks and a copy of autograder/checks/__init__.py (what hidden test cells
-import; the rest of the grader stays out of reach). A memory limit turns a memory bomb into
-a MemoryError in the cell that set it off.
+autograded/<student>/<id>/), its runtime folder and its IPython profile, and read the
+datasets, the verdicts of the hidden checks and a copy of autograder/checks/__init__.py
+(what hidden test cells import; the rest of the grader stays out of reach). A memory limit
+turns a memory bomb into a MemoryError in the cell that set it off, and the profile's
+start-up file (output_limit.py) caps what one cell may print.
 
 The kernel talks to nbgrader over Unix sockets in the runtime folder (ZeroMQ's ipc
 transport): a sandboxed kernel has a network of its own, so nbgrader could not reach TCP

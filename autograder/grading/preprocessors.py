@@ -23,8 +23,8 @@ ExecuteSurvivingKernelDeath is nbgrader's Execute, except that a cell that ends 
 that cell gets an error saying so, a new kernel re-runs the cells above it, and execution
 goes on, so every other cell is graded as if the cell had only raised an error.
 
-RequireHiddenVerdicts makes the hidden checks' verdicts, computed outside any kernel before
-the notebooks ran (autograder/grading/hidden.py), decide: a test cell whose check did not
+RequireHiddenVerdicts makes the hidden checks' verdicts, computed outside any kernel while
+the notebooks run (autograder/grading/hidden.py), decide: a test cell whose check did not
 pass gets no points even if its code ran without error in the kernel, where the student's
 code could have replaced autograder.checks.run or anything else.
 """
@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import os
 
-from nbgrader import utils
-from nbgrader.api import Gradebook
-from nbgrader.converters import Autograde
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.converters import Autograde
 from nbgrader.preprocessors import (Execute, NbGraderPreprocessor, OverwriteCells,
                                     SaveAutoGrades)
 from traitlets import Integer, List, Unicode
@@ -162,8 +162,7 @@ class ExecuteSurvivingKernelDeath(Execute):
     def _restart_and_replay(self, index):
         """A new kernel that has run again the cells above `index` that did not end a
         kernel (their outputs in the notebook stay those of the first run)."""
-        run_sync(self.km.restart_kernel)(now=True)
-        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        self._new_kernel()
         for number, cell in enumerate(self.nb.cells[:index]):
             if cell.cell_type != "code" or number in self._deadly:
                 continue
@@ -172,9 +171,12 @@ class ExecuteSurvivingKernelDeath(Execute):
                                                metadata={}, execution_count=None), number)
             except DeadKernelError:  # a cell that ran fine before ended it now: give up
                 self._deadly.append(number)
-                run_sync(self.km.restart_kernel)(now=True)
-                run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+                self._new_kernel()
                 return
+
+    def _new_kernel(self):
+        run_sync(self.km.restart_kernel)(now=True)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
 
 
 def _error(name: str, value: str) -> NotebookNode:
@@ -187,8 +189,9 @@ class RequireHiddenVerdicts(NbGraderPreprocessor):
     SaveAutoGrades)."""
 
     verdicts_file = Unicode(
-        help="JSON file of {grade_id: verdict} written by `python -m autograder.checks --all`; "
-             f"default: ${VERDICTS_ENV}. Without one, the kernel's results stand.",
+        help="The verdicts file autograder/grading/hidden.py writes ({\"complete\": ..., "
+             f"\"verdicts\": {{grade_id: verdict}}}}); default: ${VERDICTS_ENV}. Without one, "
+             "the kernel's results stand.",
     ).tag(config=True)
 
     def preprocess(self, nb, resources):
