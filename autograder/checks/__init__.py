@@ -78,10 +78,11 @@ def run(grade_id, *, timeout=None, **values):
         raise RuntimeError(f"hidden check {grade_id} could not run: {verdict['message']}")
 
 
-def read_verdicts(verdicts_file, until=None, wait_seconds=None):
+def read_verdicts(verdicts_file, until=(), wait_seconds=None):
     """({grade_id: verdict}, complete) from the file the grader rewrites as checks finish,
     {"complete": bool, "verdicts": {...}}, after waiting up to wait_seconds
-    ($NNKIT_HIDDEN_VERDICTS_WAIT or 1800) for the verdict of `until`, or for all of them."""
+    ($NNKIT_HIDDEN_VERDICTS_WAIT or 1800) for the verdicts of the grade ids in `until`, or
+    for all of them when it is empty."""
     if wait_seconds is None:
         wait_seconds = float(os.environ.get(VERDICTS_WAIT_ENV, DEFAULT_VERDICTS_WAIT_SECONDS))
     deadline = time.monotonic() + wait_seconds
@@ -92,7 +93,7 @@ def read_verdicts(verdicts_file, until=None, wait_seconds=None):
         except FileNotFoundError:
             recorded = {"complete": False, "verdicts": {}}
         verdicts, complete = recorded["verdicts"], recorded["complete"]
-        if complete or (until is not None and until in verdicts) or time.monotonic() > deadline:
+        if complete or (until and set(until) <= set(verdicts)) or time.monotonic() > deadline:
             return verdicts, complete
         time.sleep(0.2)
 
@@ -100,7 +101,7 @@ def read_verdicts(verdicts_file, until=None, wait_seconds=None):
 def _recorded_verdict(grade_id, verdicts_file):
     """The verdict the grader recorded for this cell."""
     try:
-        verdicts, complete = read_verdicts(verdicts_file, until=grade_id)
+        verdicts, complete = read_verdicts(verdicts_file, until=[grade_id])
     except (OSError, ValueError, KeyError, TypeError) as error:
         return {"status": "error", "message": f"no verdicts from the grader ({error})", "notes": []}
     if grade_id in verdicts:

@@ -198,13 +198,13 @@ class RequireHiddenVerdicts(NbGraderPreprocessor):
         path = self.verdicts_file or os.environ.get(VERDICTS_ENV, "")
         if not path:
             return nb, resources
-        verdicts, _ = read_verdicts(path)  # waits until the checks are done
+        tests = [cell.metadata.nbgrader["grade_id"] for cell in nb.cells
+                 if utils.is_grade(cell) and not utils.is_solution(cell)]
+        verdicts, _ = read_verdicts(path, until=tests)  # waits for this notebook's checks
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gradebook:
-            for cell in nb.cells:
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                if (grade_id not in verdicts or verdicts[grade_id]["status"] == "passed"
-                        or not utils.is_grade(cell) or utils.is_solution(cell)):
+            for grade_id in tests:
+                if grade_id not in verdicts or verdicts[grade_id]["status"] == "passed":
                     continue
                 grade = gradebook.find_grade(grade_id, info["notebook"], info["assignment"],
                                              info["student"])
