@@ -11,6 +11,7 @@ grades.csv.
 """
 import hashlib
 import os
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -20,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder import sandbox
 from autograder.cli import main as autograder_main
 from autograder.grading.records import read_csv
 from corpus.build_corpus import CASES, FC_TESTS, NAME_PATTERN, NOTEBOOK, build_corpus
@@ -208,3 +210,24 @@ def test_lost_points_say_why(graded, case):
     unexplained = {grade_id: message for grade_id, message in messages.items()
                    if not any(phrase in message for phrase in case.expect.why)}
     assert unexplained == {}
+
+
+def test_without_a_sandbox_a_forged_verdicts_file_gives_no_points(graded, tmp_path, monkeypatch):
+    """Unconfined (NNKIT_SANDBOX=0), the kernel can overwrite the verdicts file; the grader
+    still zeroes the cells from the verdicts it holds in memory."""
+    tampering = next(case for case in CASES if case.name == "namespace_tampering")
+    shutil.copy2(graded.corpus.folder / tampering.entry, tmp_path / tampering.entry)
+    monkeypatch.setenv("NNKIT_SANDBOX", "0")
+    sandbox.status.cache_clear()
+    try:
+        exit_code = autograder_main(["grade", "fcnet", "--submissions", str(tmp_path),
+                                     "--out", str(tmp_path.parent / "unconfined-out"),
+                                     "--check-timeout", "3", "--root", str(REPO)])
+    finally:
+        sandbox.status.cache_clear()
+    assert exit_code == 0
+    out = tmp_path.parent / "unconfined-out"
+    assert "WARNING, no isolation" in (out / "report.md").read_text()
+    cells = cells_by_student(read_csv(out / "scores.csv"))[tampering.student_id]
+    assert {grade_id: points(cells[grade_id]["score"]) for grade_id in tampering.expect.loses} == \
+        dict.fromkeys(tampering.expect.loses, 0.0)

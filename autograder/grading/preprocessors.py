@@ -36,7 +36,7 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader import utils
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import (Execute, NbGraderPreprocessor, OverwriteCells,
                                     SaveAutoGrades)
@@ -202,18 +202,32 @@ class RequireHiddenVerdicts(NbGraderPreprocessor):
                  if utils.is_grade(cell) and not utils.is_solution(cell)]
         verdicts, _ = read_verdicts(path, until=tests)  # waits for this notebook's checks
         info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gradebook:
-            for grade_id in tests:
-                if grade_id not in verdicts or verdicts[grade_id]["status"] == "passed":
-                    continue
-                grade = gradebook.find_grade(grade_id, info["notebook"], info["assignment"],
-                                             info["student"])
-                if grade.auto_score:
-                    self.log.warning("Test cell %s ran without error, but its hidden check "
-                                     "did not pass: no points", grade_id)
-                    grade.auto_score = 0.0
-            gradebook.db.commit()
+        for grade_id in withhold_points(info["db_url"], info["assignment"], info["student"],
+                                        {info["notebook"]: tests}, verdicts):
+            self.log.warning("Test cell %s ran without error, but its hidden check did not "
+                             "pass: no points", grade_id)
         return nb, resources
+
+
+def withhold_points(db_url: str, assignment: str, student: str, tests: dict[str, list[str]],
+                    verdicts: dict) -> list[str]:
+    """Set to 0 the automatic score of every test cell ({notebook: [grade_id]}) whose hidden
+    check has a verdict other than passed; returns the grade ids that had points."""
+    withheld = []
+    with Gradebook(db_url) as gradebook:
+        for notebook, grade_ids in tests.items():
+            for grade_id in grade_ids:
+                if verdicts.get(grade_id, {"status": "passed"})["status"] == "passed":
+                    continue
+                try:
+                    grade = gradebook.find_grade(grade_id, notebook, assignment, student)
+                except MissingEntry:  # a notebook not handed in has no grades
+                    continue
+                if grade.auto_score:
+                    grade.auto_score = 0.0
+                    withheld.append(grade_id)
+        gradebook.db.commit()
+    return withheld
 
 
 def sanitize_pipeline() -> list:

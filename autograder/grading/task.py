@@ -31,7 +31,7 @@ from .flags import flag_grader_access
 from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder
 from .kernel import DEFAULT_VERDICT_WAIT, kernel_for_submission
 from .metadata import recover_metadata
-from .preprocessors import KERNEL_DIED
+from .preprocessors import KERNEL_DIED, withhold_points
 from .submissions import Entry, SubmissionError, unpack
 
 OK = "ok"
@@ -149,6 +149,10 @@ def grade_submission(task: GradingTask) -> GradingResult:
         return failed(str(error), timestamp=timestamp)
     if problem is not None:
         return failed(problem, timestamp=timestamp)
+    # Again, from the verdicts in memory: without a sandbox the student's code could have
+    # rewritten the verdicts file that nbgrader's RequireHiddenVerdicts step read.
+    withhold_points(f"sqlite:///{course / GRADEBOOK_FILE}", assignment, entry.student_id,
+                    graded_test_cells(course / "source" / assignment, task.manifest), verdicts)
     cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", task.manifest,
                               entry.student_id, autograded, verdicts)
     notes += kernel_deaths(autograded, task.manifest)
@@ -215,6 +219,16 @@ def read_cell_results(db_url: str, manifest: Manifest, student_id: str,
                 results.append(CellResult(notebook.name, grade.name, kind, grade.auto_score,
                                           float(grade.max_score), message))
     return results
+
+
+def graded_test_cells(source: Path, manifest: Manifest) -> dict[str, list[str]]:
+    """{notebook id: [grade_id of each test cell]} of the instructor's notebooks."""
+    cells = {}
+    for name in manifest.notebooks:
+        notebook = nbformat.read(source / name, as_version=4)
+        cells[Path(name).stem] = [cell.metadata.nbgrader["grade_id"] for cell in notebook.cells
+                                  if utils.is_grade(cell) and not utils.is_solution(cell)]
+    return cells
 
 
 def kernel_deaths(autograded: Path, manifest: Manifest) -> list[str]:

@@ -404,11 +404,12 @@ def zip_slip(ctx):
                   why_cells=HIDDEN_CHECKS_OF_AFFINE_FORWARD))
 def namespace_tampering(ctx):
     """layers.py's affine_forward is not done; a notebook cell makes rel_error always 0,
-    np.allclose always true, swaps in a correct affine_forward in the notebook only, and
-    disables autograder.checks.run: the hidden checks still fail what uses affine_forward."""
+    np.allclose always true, swaps in a correct affine_forward in the notebook only,
+    disables autograder.checks.run and overwrites the hidden checks' verdicts file with
+    passes: the hidden checks still fail what uses affine_forward."""
     files = edit_module(ctx.control, LAYERS, replace_body(
         "affine_forward", 'raise NotImplementedError("affine_forward: not implemented yet")'))
-    return edit_notebook(files, insert_after_imports("""\
+    return edit_notebook(files, insert_after_imports(f"""\
         import numpy as np
         import nnkit.layers
         rel_error = lambda x, y: 0.0
@@ -420,6 +421,13 @@ def namespace_tampering(ctx):
         nnkit.layers.affine_forward = affine_forward
         import autograder.checks
         autograder.checks.run = lambda *args, **kwargs: None
+        import json, os
+        passed = {{"status": "passed", "message": "", "notes": [], "modules": []}}
+        try:  # read-only in the sandbox; without one, the grader's copy in memory decides
+            with open(os.environ["NNKIT_HIDDEN_VERDICTS"], "w") as forged:
+                json.dump({{"complete": True, "verdicts": dict.fromkeys({sorted(FC_TESTS)!r}, passed)}}, forged)
+        except OSError:
+            pass
         """))
 
 
