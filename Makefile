@@ -14,7 +14,10 @@ setup: $(VENV)/.installed sandbox
 sandbox:
 	bash scripts/install_sandbox.sh
 
+# Set-up needs the package index (PyPI) once; check_python.sh says what to install when the
+# given Python is too old or cannot make virtual environments.
 $(VENV)/.installed: pyproject.toml requirements.lock
+	bash scripts/check_python.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
@@ -41,10 +44,18 @@ check-grading: data
 train-reference: data
 	$(PY) scripts/train_reference.py
 
-test: data
-	$(PY) -m pytest
+# The test suite's own packages (pytest, ...), on top of the kit's.
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(PY) -m pip install --quiet -r requirements-test.lock
+	touch $@
 
-test-fast: setup
+# Everything, datasets included: a test that needs data fails when it is missing.
+test: data $(VENV)/.installed-test
+	NNKIT_TESTS_NEED_DATA=1 $(PY) -m pytest
+
+# No training, notebook execution or real grading runs, and no data fetched: tests that need
+# CIFAR-10 or MNIST skip, saying so, when `make data` has not been run.
+test-fast: setup $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow"
 
 benchmark: data
