@@ -29,9 +29,10 @@ Local source (no network is used at all):
 
 Fast loading:
   Once CIFAR-10 is in place, nnkit/data_utils.py (the one next to this folder, or in
-  source/<assignment>/ of the course repository) writes the standard split as float64 arrays (about 1.3 GB) that get_CIFAR10_data() maps in
-  milliseconds instead of unpickling the batches for seconds in every notebook, sharing
-  memory between notebooks. Where:
+  source/<assignment>/ of the course repository) writes the standard split as float64
+  arrays (about 1.3 GB) that get_CIFAR10_data() maps in milliseconds instead of
+  unpickling the batches for seconds in every notebook, sharing memory between
+  notebooks. Where:
     cifar-10-cache/ next to cifar-10-batches-py/, or, when this folder is on Google Drive
     in Colab (/content/drive), on the Colab machine's local disk (~/.cache/nnkit/), which
     costs no Drive quota or Drive read; a Colab machine starts empty, so run this script
@@ -39,7 +40,9 @@ Fast loading:
   A re-run keeps an up-to-date cache and rebuilds one the batches or the loader no longer
   match. The notebooks never use such a cache: they read the batches instead, with the
   same result, only slower. Without the cache (no space, a read-only folder, no numpy)
-  everything still works, and this script says why it was not written.
+  everything still works, and this script says why it was not written. Before copying
+  this folder elsewhere (uploading it to Drive, say), leave the cache out or remove it:
+  this script rebuilds it where it is needed.
   --no-cache          do not write the cache, and remove an existing one
 
 Environment:
