@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading
+.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
 
 setup: $(VENV)/.installed sandbox
 
@@ -64,3 +64,7 @@ benchmark: data
 # Grading one submission against executing its notebooks bare; 1 vs 2 workers (~15 min).
 benchmark-grading: data
 	$(PY) benchmarks/bench_grading.py
+
+# CIFAR-10 loading in a fresh process: the batches (before the cache) against the cache.
+benchmark-data: data
+	$(PY) benchmarks/bench_data.py

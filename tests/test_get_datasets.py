@@ -1,12 +1,14 @@
 """Run datasets/get_datasets.sh for real, from a copy in tmp_path/datasets/.
 
 Sources are built from the datasets_dir fixture with symlinks (the script copies through
-them), so each test copies CIFAR-10 only once. Every run puts stand-ins for curl and wget
+them), so each test copies CIFAR-10 only once. Only copies laid out like a student's
+(nnkit/data_utils.py next to datasets/) write the 1.3 GB fast-load cache. Every run puts stand-ins for curl and wget
 first on PATH that log their arguments: tests with a local source assert the log stays
 empty, and the download test uses a stand-in that serves files from a local folder.
 """
 import filecmp
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "datasets" / "get_datasets.sh"
+DATA_UTILS = REPO / "source" / "fcnet" / "nnkit" / "data_utils.py"
 BATCHES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
 MNIST_TEST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 MNIST_TRAIN_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
@@ -41,12 +44,16 @@ cp "{served}/$(basename "$url")" "$out"
 
 
 class ScriptCopy:
-    """get_datasets.sh copied into ROOT/datasets/, run with stand-ins for curl and wget."""
+    """get_datasets.sh copied into ROOT/datasets/, run with stand-ins for curl and wget;
+    with_nnkit adds ROOT/nnkit/data_utils.py, as in a student's copy of the assignment."""
 
-    def __init__(self, root, network=OFFLINE_NETWORK, served=None):
+    def __init__(self, root, network=OFFLINE_NETWORK, served=None, with_nnkit=False):
         self.dir = root / "datasets"
         self.dir.mkdir(parents=True)
         (self.dir / SCRIPT.name).write_bytes(SCRIPT.read_bytes())
+        if with_nnkit:
+            (root / "nnkit").mkdir()
+            (root / "nnkit" / DATA_UTILS.name).write_bytes(DATA_UTILS.read_bytes())
         self.network_log = root / "network.log"
         self.bin = root / "bin"
         self.bin.mkdir()
@@ -69,7 +76,14 @@ class ScriptCopy:
         return self.network_log.read_text() if self.network_log.exists() else ""
 
     def leftovers(self):
-        return sorted(path.name for path in self.dir.glob(".get_datasets.*"))
+        return sorted(path.name for path in self.dir.glob(".*"))
+
+    def data_utils(self):
+        """The copy's own nnkit/data_utils.py, imported as a notebook there would."""
+        spec = importlib.util.spec_from_file_location("copied_data_utils", self.dir.parent / "nnkit" / DATA_UTILS.name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
 
 @pytest.fixture
@@ -111,15 +125,18 @@ def assert_same_batches(installed, original):
 def test_help_and_usage_errors(script):
     result = script.run("--help")
     assert result.returncode == 0
-    for topic in ("--from", "NNKIT_DATA_SOURCE", "cifar-10-python.tar.gz", "structural check", "Exit status"):
+    for topic in ("--from", "NNKIT_DATA_SOURCE", "cifar-10-python.tar.gz", "structural check", "Exit status",
+                  "Fast loading", "cifar-10-cache/", "Google Drive", "--no-cache"):
         assert topic in result.stdout
     assert script.run("--bogus").returncode == 2
     assert script.run("--from").returncode == 2
     assert script.network_calls() == ""
 
 
-def test_folder_source_installs_then_rerun_is_a_no_op_and_damage_is_repaired(script, source_folder, datasets_dir):
+def test_folder_source_installs_then_rerun_is_a_no_op_and_damage_is_repaired(tmp_path, source_folder, datasets_dir):
+    script = ScriptCopy(tmp_path / "My Drive" / "kit", with_nnkit=True)
     installed = script.dir / "cifar-10-batches-py"
+    cache = script.dir / "cifar-10-cache"
     first = script.run(source=source_folder)
     assert first.returncode == 0, first.output
     assert_same_batches(installed, datasets_dir / "cifar-10-batches-py")
@@ -127,12 +144,15 @@ def test_folder_source_installs_then_rerun_is_a_no_op_and_damage_is_repaired(scr
         assert filecmp.cmp(script.dir / "mnist" / name, datasets_dir / "mnist" / name, shallow=False)
     assert ("official files, checksums match" if is_official(datasets_dir) else "NOT the official files") in first.output
     assert "WARNING" in first.stderr and all(name in first.stderr for name in MNIST_TRAIN_FILES)
+    assert f"fast-load cache written to {cache}" in first.stdout
+    assert_cache_used(script)
 
     stamps = {path: path.stat().st_mtime_ns for path in script.dir.rglob("*")}
     again = script.run("--from", str(source_folder))
     assert again.returncode == 0, again.output
     assert "CIFAR-10: already in" in again.stdout and "MNIST: already in" in again.stdout
-    assert again.stdout.count("nothing to do") == 2
+    assert f"fast-load cache in {cache} is up to date" in again.stdout
+    assert again.stdout.count("nothing to do") == 3
     assert {path: path.stat().st_mtime_ns for path in script.dir.rglob("*")} == stamps
 
     damaged = installed / "data_batch_3"
@@ -141,15 +161,50 @@ def test_folder_source_installs_then_rerun_is_a_no_op_and_damage_is_repaired(scr
     assert repair.returncode == 0, repair.output
     assert "data_batch_3" in repair.stderr and "damaged" in repair.stderr
     assert_same_batches(installed, datasets_dir / "cifar-10-batches-py")
+    assert f"fast-load cache written to {cache}" in repair.stdout  # the old one was stale
+    assert_cache_used(script)
     assert script.network_calls() == "" and script.leftovers() == []
 
     # Without a source only the missing MNIST files are downloaded; a mirror that cannot be
     # reached is tried once, not once per file.
-    offline = script.run()
+    offline = script.run("--no-cache")
     assert offline.returncode == 0, offline.output
     assert "could not download MNIST" in offline.stderr
     calls = script.network_calls().splitlines()
     assert len(calls) == 2 and all(MNIST_TRAIN_FILES[0] in call for call in calls)
+    assert f"removed the fast-load cache {cache}" in offline.stdout and not cache.exists()
+    assert script.leftovers() == []
+
+
+def assert_cache_used(script):
+    """The copy's own loader maps the cache, and gets what the batches give."""
+    data_utils = script.data_utils()
+    folder = script.dir / "cifar-10-batches-py"
+    data = data_utils.get_CIFAR10_data(cifar10_dir=folder)
+    assert all(isinstance(array.base, data_utils.np.memmap) for array in data.values())
+    Xtr, Ytr, _, _ = data_utils.load_CIFAR10(folder)
+    assert (data["y_train"] == Ytr[:49000]).all() and (data["y_val"] == Ytr[49000:]).all()
+    mean_image = Xtr[:49000].transpose(0, 3, 1, 2).sum(axis=0, dtype="int64") / 49000
+    assert (data["X_val"] == Xtr[49000:].transpose(0, 3, 1, 2) - mean_image).all()
+
+
+def test_without_nnkit_next_to_it_no_cache_is_written(script, source_folder):
+    result = script.run(source=source_folder)
+    assert result.returncode == 0, result.output
+    assert "no fast-load cache: nnkit/data_utils.py, which writes it, is not next to" in result.stdout
+    assert sorted(path.name for path in script.dir.iterdir()) == ["cifar-10-batches-py", "get_datasets.sh", "mnist"]
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_data_step(tmp_path, source_folder):
+    script = ScriptCopy(tmp_path / "kit", with_nnkit=True)
+    (script.dir / "cifar-10-cache").write_text("a file where the cache folder should go")
+    result = script.run(source=source_folder)
+    assert result.returncode == 0, result.output
+    assert "could not write the fast-load cache" in result.stderr
+    assert "the notebooks will read the batches instead" in result.stdout
+    assert "Done: data is in" in result.stdout
+    data = script.data_utils().get_CIFAR10_data(num_test=10, cifar10_dir=script.dir / "cifar-10-batches-py")
+    assert data["X_test"].shape == (10, 3, 32, 32)
     assert script.leftovers() == []
 
 

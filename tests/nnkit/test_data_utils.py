@@ -4,11 +4,21 @@ The loaders read the real files from the datasets_dir fixture (filled by
 datasets/get_datasets.sh). Damaged files are written into tmp_path from one real file.
 The search-path tests import a copy of data_utils.py placed in a temporary folder tree,
 so they see exactly what a student's release/fcnet/nnkit/data_utils.py would see.
+
+The fast-load cache tests write one real cache (1.3 GB) for the module, next to a folder of
+links to the real batches, and give each test its own copy made of hard links, whose files
+a test replaces (never edits in place) to damage them.
 """
 import gzip
+import hashlib
 import importlib.util
+import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +36,10 @@ from nnkit.data_utils import (
 )
 from nnkit.vis_utils import first_layer_images, show_net_weights, visualize_grid
 
+REPO = Path(__file__).resolve().parents[2]
 FETCH = "bash datasets/get_datasets.sh"
+BATCHES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+SPLIT_KEYS = ["X_train", "y_train", "X_val", "y_val", "X_test", "y_test"]
 MNIST_TEST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 MNIST_TRAIN_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
 
@@ -44,6 +57,73 @@ def cifar_raw(cifar_dir):
 @pytest.fixture(scope="module")
 def cifar_split(cifar_dir):
     return get_CIFAR10_data(cifar10_dir=cifar_dir)
+
+
+@pytest.fixture(scope="module")
+def uncached_dir(tmp_path_factory, cifar_dir):
+    """A cifar-10-batches-py folder of links to the real batches, with no cache next to it."""
+    return link_batches(tmp_path_factory.mktemp("uncached") / "cifar-10-batches-py", cifar_dir)
+
+
+@pytest.fixture(scope="module")
+def reference_split(uncached_dir):
+    """get_CIFAR10_data() read from the batches: what the cache must reproduce bit for bit."""
+    data = get_CIFAR10_data(cifar10_dir=uncached_dir)
+    assert not any(is_mapped(array) for array in data.values())
+    return data
+
+
+@pytest.fixture(scope="module")
+def written_cache(tmp_path_factory, cifar_dir):
+    """The batches folder of a real cache written by write_cifar10_cache (removed at the end)."""
+    folder = link_batches(tmp_path_factory.mktemp("cached") / "cifar-10-batches-py", cifar_dir)
+    cache_dir, written = data_utils.write_cifar10_cache(folder)
+    assert written and cache_dir == folder.parent / "cifar-10-cache"
+    yield folder
+    shutil.rmtree(cache_dir)
+
+
+@pytest.fixture
+def cached_dir(tmp_path, written_cache, cifar_dir):
+    """A batches folder of this test's own, next to a hard-linked copy of the written cache."""
+    folder = link_batches(tmp_path / "cifar-10-batches-py", cifar_dir)
+    copy_cache(written_cache.parent / "cifar-10-cache", tmp_path / "cifar-10-cache")
+    return folder
+
+
+def link_batches(folder, cifar_dir):
+    folder.mkdir(parents=True)
+    for name in BATCHES:
+        (folder / name).symlink_to(cifar_dir / name)
+    return folder
+
+
+def copy_cache(cache_dir, target):
+    target.mkdir(parents=True)
+    for path in cache_dir.iterdir():
+        os.link(path, target / path.name)
+
+
+def replace_file(path, content=b"", size=None):
+    """Give `path` new content without touching the file it may share with other links."""
+    path.unlink()
+    path.write_bytes(content)
+    if size is not None:
+        os.truncate(path, size)  # a sparse file of zeros
+
+
+def is_mapped(array):
+    return isinstance(array.base, np.memmap)
+
+
+def assert_bit_identical(data, reference):
+    assert list(data) == list(reference)
+    for key in reference:
+        assert type(data[key]) is np.ndarray, key
+        assert data[key].dtype == reference[key].dtype and data[key].shape == reference[key].shape, key
+        assert data[key].flags.c_contiguous and data[key].flags.writeable, key
+        as_bits = f"u{reference[key].itemsize}"  # compares bit patterns, without copies
+        assert np.array_equal(data[key].view(as_bits), reference[key].view(as_bits)), key
 
 
 def import_copy_of_data_utils(assignment_dir):
@@ -122,6 +202,198 @@ def test_split_without_mean_subtraction_keeps_raw_pixels(cifar_dir, cifar_raw):
 def test_split_larger_than_the_dataset_is_rejected(cifar_dir):
     with pytest.raises(ValueError, match="exceeds the 50000 training images"):
         get_CIFAR10_data(num_training=49500, num_validation=1000, cifar10_dir=cifar_dir)
+
+
+# --- The fast-load cache ---
+
+
+def test_cached_split_is_bit_identical_to_the_batches_and_mapped(written_cache, reference_split, capsys):
+    data = get_CIFAR10_data(cifar10_dir=written_cache)
+    assert all(is_mapped(array) for array in data.values())
+    assert_bit_identical(data, reference_split)
+    assert capsys.readouterr().out == ""
+
+
+def test_changing_cached_arrays_stays_in_this_process(cached_dir, reference_split):
+    cache_dir = cached_dir.parent / "cifar-10-cache"
+    stamps = {path.name: path.stat().st_mtime_ns for path in cache_dir.iterdir()}
+    data = get_CIFAR10_data(cifar10_dir=cached_dir)
+    data["X_train"] -= 1.0
+    data["X_train"][7] = 0.0
+    data["y_val"][:] = 3
+    again = get_CIFAR10_data(cifar10_dir=cached_dir)
+    assert is_mapped(again["X_train"])
+    assert again["X_train"][:10].tobytes() == reference_split["X_train"][:10].tobytes()
+    assert again["y_val"].tobytes() == reference_split["y_val"].tobytes()
+    assert {path.name: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == stamps
+
+
+def test_other_splits_are_read_from_the_batches(written_cache, cifar_raw):
+    data = get_CIFAR10_data(num_training=50, num_validation=20, num_test=30, cifar10_dir=written_cache)
+    assert not any(is_mapped(array) for array in data.values())
+    Xtr, _, _, _ = cifar_raw
+    np.testing.assert_array_equal(data["X_train"][:3] + Xtr[:50].transpose(0, 3, 1, 2).mean(axis=0),
+                                  Xtr[:3].transpose(0, 3, 1, 2))
+
+
+def test_writing_again_keeps_a_valid_cache(written_cache):
+    cache_dir = written_cache.parent / "cifar-10-cache"
+    stamps = {path.name: path.stat().st_mtime_ns for path in cache_dir.iterdir()}
+    assert data_utils.write_cifar10_cache(written_cache) == (cache_dir, False)
+    assert {path.name: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == stamps
+
+
+def _batch_replaced(folder, cache_dir):
+    # Another data_batch_2 (here: data_batch_3's file), as a fresh download or copy would be.
+    target = (folder / "data_batch_3").resolve()
+    (folder / "data_batch_2").unlink()
+    (folder / "data_batch_2").symlink_to(target)
+
+
+def _batch_edited_keeping_its_time(folder, cache_dir):
+    # One pixel changed and the modification time set back (as rsync -t or tar would):
+    # same size, same time; only the change time tells.
+    original = (folder / "data_batch_2").resolve()
+    content = bytearray(original.read_bytes())
+    content[len(content) // 2] ^= 0xFF  # in the middle of the pixel data
+    (folder / "data_batch_2").unlink()
+    (folder / "data_batch_2").write_bytes(bytes(content))
+    os.utime(folder / "data_batch_2", ns=(original.stat().st_atime_ns, original.stat().st_mtime_ns))
+
+
+def _written_by_another_loader(folder, cache_dir):
+    manifest = json.loads((cache_dir / "cache.json").read_text())
+    manifest["source"]["loader_sha256"] = hashlib.sha256(b"an older data_utils.py").hexdigest()
+    replace_file(cache_dir / "cache.json", json.dumps(manifest).encode())
+
+
+def _other_split(folder, cache_dir):
+    manifest = json.loads((cache_dir / "cache.json").read_text())
+    manifest["source"]["split"]["subtract_mean"] = False
+    replace_file(cache_dir / "cache.json", json.dumps(manifest).encode())
+
+
+def _array_truncated(folder, cache_dir):
+    path = cache_dir / "X_val.npy"
+    replace_file(path, path.read_bytes()[:1_000_000])
+
+
+def _array_zeroed(folder, cache_dir):
+    # A valid header followed by zeros, as a sync tool's placeholder of the right size.
+    path = cache_dir / "X_train.npy"
+    with open(path, "rb") as f:
+        header = f.read(128)
+    replace_file(path, header, size=path.stat().st_size)
+
+
+def _arrays_swapped(folder, cache_dir):
+    # Same sizes, different content: only the checksums can tell.
+    val, test = (cache_dir / "X_val.npy").read_bytes(), (cache_dir / "X_test.npy").read_bytes()
+    replace_file(cache_dir / "X_val.npy", test)
+    replace_file(cache_dir / "X_test.npy", val)
+
+
+def _array_missing(folder, cache_dir):
+    (cache_dir / "y_test.npy").unlink()
+
+
+def _manifest_missing(folder, cache_dir):  # what an interrupted copy of the folder leaves
+    (cache_dir / "cache.json").unlink()
+
+
+def _manifest_garbled(folder, cache_dir):
+    replace_file(cache_dir / "cache.json", b'{"source": {"loader_sha256": ')
+
+
+def _no_cache(folder, cache_dir):
+    shutil.rmtree(cache_dir)
+
+
+@pytest.mark.parametrize("damage", [
+    _batch_replaced, _batch_edited_keeping_its_time, _written_by_another_loader, _other_split, _array_truncated, _array_zeroed,
+    _arrays_swapped, _array_missing, _manifest_missing, _manifest_garbled, _no_cache,
+], ids=lambda damage: damage.__name__.strip("_"))
+def test_a_cache_that_does_not_match_is_not_used(cached_dir, reference_split, cifar_dir, damage, capsys):
+    damage(cached_dir, cached_dir.parent / "cifar-10-cache")
+    data = get_CIFAR10_data(cifar10_dir=cached_dir)
+    assert not any(is_mapped(array) for array in data.values())
+    assert capsys.readouterr() == ("", "")  # quietly, as if there had never been a cache
+    if damage is _batch_replaced:
+        _, labels = load_CIFAR_batch(cifar_dir / "data_batch_3")
+        np.testing.assert_array_equal(data["y_train"][10000:20000], labels)
+    elif damage is _batch_edited_keeping_its_time:
+        assert not np.array_equal(data["X_train"][10000:20000], reference_split["X_train"][10000:20000])
+    else:
+        assert_bit_identical(data, reference_split)
+
+
+def test_writing_replaces_a_stale_cache(cached_dir, reference_split):
+    cache_dir = cached_dir.parent / "cifar-10-cache"
+    _array_truncated(cached_dir, cache_dir)
+    (cached_dir.parent / ".cifar-10-cache.partial-99999").mkdir()  # left by a killed writer
+    assert data_utils.write_cifar10_cache(cached_dir) == (cache_dir, True)
+    assert sorted(path.name for path in cached_dir.parent.iterdir()) == ["cifar-10-batches-py", "cifar-10-cache"]
+    data = get_CIFAR10_data(cifar10_dir=cached_dir)
+    assert all(is_mapped(array) for array in data.values())
+    assert_bit_identical(data, reference_split)
+    assert data_utils.remove_cifar10_cache(cached_dir) and not cache_dir.exists()
+
+
+def test_in_colab_the_cache_of_data_on_drive_lives_on_the_local_disk(tmp_path, monkeypatch, written_cache,
+                                                                   cifar_dir, reference_split):
+    drive, local = tmp_path / "drive", tmp_path / "vm-cache"
+    monkeypatch.setattr(data_utils, "COLAB_DRIVE", drive)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(local))
+    mine = link_batches(drive / "MyDrive" / "nnkit" / "fcnet" / "datasets" / "cifar-10-batches-py", cifar_dir)
+    other = drive / "MyDrive" / "fcnet-copy" / "datasets" / "cifar-10-batches-py"
+    cache_dir = data_utils.cifar10_cache_dir(mine)
+    assert cache_dir.parent == local / "nnkit" and cache_dir != data_utils.cifar10_cache_dir(other)
+    assert data_utils.cifar10_cache_dir(written_cache) == written_cache.parent / "cifar-10-cache"
+
+    copy_cache(written_cache.parent / "cifar-10-cache", cache_dir)
+    data = get_CIFAR10_data(cifar10_dir=mine)
+    assert all(is_mapped(array) for array in data.values())
+    assert_bit_identical(data, reference_split)
+    assert sorted(path.name for path in mine.parent.iterdir()) == ["cifar-10-batches-py"]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a_read_only_datasets_folder_is_read_through_its_cache(tmp_path, written_cache, cifar_dir, reference_split):
+    """As in a grading kernel: the datasets folder is mounted read-only (bubblewrap)."""
+    from autograder import sandbox
+
+    assert sandbox.status().confined, sandbox.status().description
+    shown = tmp_path / "shown"
+    cached = link_batches(shown / "cached" / "cifar-10-batches-py", cifar_dir)
+    copy_cache(written_cache.parent / "cifar-10-cache", shown / "cached" / "cifar-10-cache")
+    uncached = link_batches(shown / "uncached" / "cifar-10-batches-py", cifar_dir)
+    work = tmp_path / "work"
+    work.mkdir()
+    code = textwrap.dedent(f"""
+        import hashlib, json
+        from nnkit import data_utils
+        digests = lambda data: {{key: hashlib.sha256(array.tobytes()).hexdigest() for key, array in data.items()}}
+        data = data_utils.get_CIFAR10_data(cifar10_dir={str(cached)!r})
+        mapped = isinstance(data["X_train"].base, data_utils.np.memmap)
+        before = digests(data)
+        data["X_train"] *= 2.0
+        del data
+        write_status = data_utils._main(["write-cache", {str(uncached)!r}])
+        fallback = data_utils.get_CIFAR10_data(cifar10_dir={str(uncached)!r})
+        print(json.dumps({{"mapped": mapped, "cached": before, "write_status": write_status,
+                          "fallback": digests(fallback)}}))
+    """)
+    command = sandbox.confine([sys.executable, "-c", code], writable=[work], cwd=work,
+                              readable=[shown, cifar_dir.resolve(), REPO / "source" / "fcnet"],
+                              env={"PYTHONPATH": str(REPO / "source" / "fcnet")})
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    result = json.loads(finished.stdout.splitlines()[-1])
+    expected = {key: hashlib.sha256(array.tobytes()).hexdigest() for key, array in reference_split.items()}
+    assert result == {"mapped": True, "cached": expected, "write_status": 1, "fallback": expected}
+    assert "could not write the fast-load cache" in finished.stderr and "Read-only" in finished.stderr
+    assert sorted(path.name for path in uncached.parent.iterdir()) == ["cifar-10-batches-py"]
+    assert get_CIFAR10_data(cifar10_dir=cached)["X_train"][:5].tobytes() == reference_split["X_train"][:5].tobytes()
 
 
 # --- Where the data is looked for ---

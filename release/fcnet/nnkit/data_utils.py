@@ -10,14 +10,30 @@ Where the data is looked for, first match wins:
 
 Get the data by running `bash datasets/get_datasets.sh` in the assignment folder.
 
+Fast loading: that script also writes a cache of what get_CIFAR10_data() returns with its
+default arguments (the float64 arrays, about 1.3 GB; see cifar10_cache_dir() for where).
+get_CIFAR10_data() then maps those files instead of unpickling and converting the batches:
+the data is ready in milliseconds, pages are read from disk only when used (a slice costs
+only its own images) and are shared by every process on the machine. A cache is used only
+if it was written by this very file from the batches now on disk (their sizes and
+modification and change times, recorded when it was written) and its files pass a size and
+sampled checksum test; otherwise the batches are read as usual, with the same result.
+
 Errors:
 - DatasetNotFoundError (a FileNotFoundError): the data is not where it was looked for.
 - DatasetCorruptError (a ValueError): a file is truncated or not in the expected format.
 Both messages name the paths involved and the command that fetches the data.
 """
+import argparse
+import functools
 import gzip
+import hashlib
+import inspect
+import json
 import os
 import pickle
+import shutil
+import sys
 import zlib
 from pathlib import Path
 
@@ -30,6 +46,14 @@ FETCH_SCRIPT = "datasets/get_datasets.sh"
 CIFAR10_TRAIN_BATCHES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"]
 CIFAR10_TEST_BATCH = "test_batch"
 MNIST_PREFIXES = {"train": "train", "test": "t10k"}
+CIFAR10_CACHE_FOLDER = "cifar-10-cache"
+CACHE_MANIFEST = "cache.json"
+# Colab mounts Google Drive here; a cache on Drive would cost quota and a slow read per start.
+COLAB_DRIVE = Path("/content/drive")
+# The sampled checksum of a cache file: this many evenly spaced blocks of this size.
+SAMPLE_BLOCKS, SAMPLE_BLOCK_BYTES = 16, 64 * 1024
+# Left free on the disk after writing a cache.
+CACHE_DISK_HEADROOM_BYTES = 256 * 2**20
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -153,9 +177,22 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, sub
     - 'X_train': float64 array of shape (num_training, 3, 32, 32); 'y_train': int64 (num_training,)
     - 'X_val': float64 (num_validation, 3, 32, 32); 'y_val': int64 (num_validation,)
     - 'X_test': float64 (num_test, 3, 32, 32); 'y_test': int64 (num_test,)
-    Images are channel-first; labels are in 0..9.
+    Images are channel-first; labels are in 0..9. With the default split the arrays are
+    mapped from the data step's cache when it is valid (see the module docstring); they are
+    writable either way, and changing them never changes the files.
     """
-    Xtr, Ytr, Xte, Yte = load_CIFAR10(cifar10_dir)
+    folder = _locate(CIFAR10_FOLDER, cifar10_dir, "CIFAR-10")
+    split = {"num_training": num_training, "num_validation": num_validation, "num_test": num_test,
+             "subtract_mean": subtract_mean}
+    cached = _open_cifar10_cache(folder, split)
+    if cached is not None:
+        return cached
+    return _split_cifar10(folder, **split)
+
+
+def _split_cifar10(folder, num_training, num_validation, num_test, subtract_mean):
+    """get_CIFAR10_data computed from the batches in `folder`."""
+    Xtr, Ytr, Xte, Yte = load_CIFAR10(folder)
     if min(num_training, num_validation, num_test) < 0:
         raise ValueError("get_CIFAR10_data: num_training, num_validation and num_test must be >= 0")
     if num_training + num_validation > len(Xtr):
@@ -178,6 +215,146 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, sub
         for split in splits:
             data[f"X_{split}"] -= mean_image
     return data
+
+
+# --- The fast-load cache of get_CIFAR10_data() ----------------------------------------------
+
+
+def cifar10_cache_dir(cifar10_dir):
+    """Where the cache of the CIFAR-10 batches in cifar10_dir is written and looked for.
+
+    Next to the batches folder (datasets/cifar-10-cache), except when the batches are on
+    Google Drive in Colab: then on the Colab machine's local disk,
+    ~/.cache/nnkit/cifar-10-<hash of the batches folder's path> (or under $XDG_CACHE_HOME),
+    so the cache costs no Drive quota and no Drive read. Colab machines start empty, so
+    the data step rebuilds it once per session.
+    """
+    folder = Path(cifar10_dir).expanduser().absolute()
+    resolved = folder.resolve()
+    if COLAB_DRIVE in resolved.parents:
+        user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        key = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+        return user_cache / "nnkit" / f"cifar-10-{key}"
+    return folder.parent / CIFAR10_CACHE_FOLDER
+
+
+@functools.cache
+def _this_file_digest():
+    """sha256 of this file: a cache written by another version of the loader is not used."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _cache_source(folder, split):
+    """What a cache of `folder` for `split` is made from; recorded in, and compared with, its
+    manifest. A batch is known by its size, modification and change times: replacing or
+    rewriting a file sets its change time, which no copying tool can set back."""
+    batches = {}
+    for name in [*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH]:
+        stat = (folder / name).stat()
+        batches[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    return {"loader_sha256": _this_file_digest(), "split": split, "batches": batches}
+
+
+def _sampled_crc32(path):
+    """crc32 of SAMPLE_BLOCKS evenly spaced blocks of the file (all of it when it is small):
+    a few milliseconds even for a gigabyte, and catches truncation, zero-filled or swapped files."""
+    size = path.stat().st_size
+    checksum = 0
+    with open(path, "rb") as f:
+        if size <= SAMPLE_BLOCKS * SAMPLE_BLOCK_BYTES:
+            return zlib.crc32(f.read())
+        last_start = size - SAMPLE_BLOCK_BYTES
+        for block in range(SAMPLE_BLOCKS):
+            f.seek(block * last_start // (SAMPLE_BLOCKS - 1))
+            checksum = zlib.crc32(f.read(SAMPLE_BLOCK_BYTES), checksum)
+    return checksum
+
+
+def _open_cifar10_cache(folder, split):
+    """get_CIFAR10_data's dict mapped from the cache of `folder`, or None when there is no
+    valid cache for `split` of the batches now in `folder` (the caller then reads them)."""
+    cache_dir = cifar10_cache_dir(folder)
+    try:
+        manifest = json.loads((cache_dir / CACHE_MANIFEST).read_text(encoding="utf-8"))
+        if manifest["source"] != _cache_source(folder, split):
+            return None
+        data = {}
+        for name, size, checksum in manifest["arrays"]:
+            path = cache_dir / f"{name}.npy"
+            if path.stat().st_size != size or _sampled_crc32(path) != checksum:
+                return None
+            # Copy-on-write: writable, private to this process, read-only files are fine.
+            data[name] = np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
+        return data
+    except Exception:  # a missing, stale or damaged cache only means reading the batches
+        return None
+
+
+def write_cifar10_cache(cifar10_dir=None):
+    """Write the cache get_CIFAR10_data() maps, for its default arguments (run by the data step).
+
+    Inputs:
+    - cifar10_dir: The cifar-10-batches-py folder; None searches (see the module docstring).
+
+    Returns a tuple of:
+    - cache_dir: Path of the cache (see cifar10_cache_dir).
+    - written: False when a valid cache was already there (nothing is rewritten).
+    Raises DatasetNotFoundError / DatasetCorruptError for the batches, OSError when the
+    cache cannot be written (no space, read-only folder); a failed write leaves no cache.
+    """
+    folder = _locate(CIFAR10_FOLDER, cifar10_dir, "CIFAR-10")
+    # The split the notebooks load: get_CIFAR10_data's defaults.
+    defaults = inspect.signature(get_CIFAR10_data).parameters
+    split = {name: defaults[name].default for name in ("num_training", "num_validation", "num_test", "subtract_mean")}
+    cache_dir = cifar10_cache_dir(folder)
+    if _open_cifar10_cache(folder, split) is not None:
+        return cache_dir, False
+    remove_cifar10_cache(folder)
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Made first, so that a folder we cannot write is known before the batches are read.
+    partial = cache_dir.parent / f"{_partial_prefix(cache_dir)}{os.getpid()}"
+    partial.mkdir()  # with the usual permissions (a temporary folder's would hide it from others)
+    try:
+        source = _cache_source(folder, split)
+        data = _split_cifar10(folder, **split)
+        if _cache_source(folder, split) != source:
+            raise OSError(f"the batches in {folder} changed while the cache was being written; run again")
+        needed = sum(array.nbytes for array in data.values())
+        free = shutil.disk_usage(partial).free
+        if free < needed + CACHE_DISK_HEADROOM_BYTES:
+            raise OSError(f"it needs {_gigabytes(needed)} and only {_gigabytes(free)} is free on the disk of {partial.parent}")
+        arrays = []
+        for name, array in data.items():
+            np.save(partial / f"{name}.npy", array, allow_pickle=False)
+            arrays.append([name, (partial / f"{name}.npy").stat().st_size, _sampled_crc32(partial / f"{name}.npy")])
+        # The manifest last: a folder without it is never taken for a cache.
+        (partial / CACHE_MANIFEST).write_text(json.dumps({"source": source, "arrays": arrays}, indent=1),
+                                              encoding="utf-8")
+        os.replace(partial, cache_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return cache_dir, True
+
+
+def remove_cifar10_cache(cifar10_dir):
+    """Delete the cache of the batches in cifar10_dir (and any half-written one); return
+    whether there was one."""
+    cache_dir = cifar10_cache_dir(cifar10_dir)
+    existed = cache_dir.exists()
+    if existed:
+        shutil.rmtree(cache_dir)
+    for partial in cache_dir.parent.glob(f"{_partial_prefix(cache_dir)}*"):
+        shutil.rmtree(partial, ignore_errors=True)
+    return existed
+
+
+def _partial_prefix(cache_dir):
+    return f".{cache_dir.name}.partial-"
+
+
+def _gigabytes(num_bytes):
+    return f"{num_bytes / 1e9:.1f} GB"
 
 
 def _read_idx(path, magic, num_dims):
@@ -236,3 +413,32 @@ def load_mnist(kind="train", mnist_dir=None):
     if len(X) != len(y) or y.max(initial=0) > 9:
         raise _corrupt(labels_path, f"expected {len(X)} labels in 0..9 to match {images_path.name}")
     return X, y
+
+
+def _main(argv=None):
+    """The command line datasets/get_datasets.sh runs: python nnkit/data_utils.py --help."""
+    parser = argparse.ArgumentParser(
+        prog="data_utils.py", description="Write or remove the fast-load cache of get_CIFAR10_data().")
+    parser.add_argument("action", choices=["write-cache", "remove-cache"])
+    parser.add_argument("cifar10_dir", help="the cifar-10-batches-py folder")
+    args = parser.parse_args(argv)
+    folder = Path(args.cifar10_dir)
+    if args.action == "remove-cache":
+        if remove_cifar10_cache(folder):
+            print(f"CIFAR-10: removed the fast-load cache {cifar10_cache_dir(folder)}.")
+        return 0
+    try:
+        cache_dir, written = write_cifar10_cache(folder)
+    except (OSError, ValueError) as error:  # DatasetNotFoundError and DatasetCorruptError included
+        print(f"could not write the fast-load cache {cifar10_cache_dir(folder)}: {error}", file=sys.stderr)
+        return 1
+    if written:
+        size = sum(path.stat().st_size for path in cache_dir.iterdir())
+        print(f"CIFAR-10: fast-load cache written to {cache_dir} ({_gigabytes(size)}).")
+    else:
+        print(f"CIFAR-10: fast-load cache in {cache_dir} is up to date; nothing to do.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
