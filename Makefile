@@ -5,14 +5,19 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading
+.PHONY: setup sandbox browser data main check-grading train-reference test test-fast benchmark benchmark-grading
 
-setup: $(VENV)/.installed sandbox
+setup: $(VENV)/.installed sandbox browser
 
 # bubblewrap, the sandbox for student code while grading (needs root or sudo; without it
 # grading still runs, unconfined, and says so).
 sandbox:
 	bash scripts/install_sandbox.sh
+
+# Chromium and chromedriver from Debian (needs root or sudo): the formgrader browser test
+# drives them; grading never needs a browser.
+browser:
+	bash scripts/install_browser.sh
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)

@@ -48,6 +48,12 @@ class FormgraderServer:
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={self.paths.root}",
             f"--IdentityProvider.token={self.token}",
+            # The login cookie set when the TA opens the URL with its token must be sent with
+            # formgrader's API calls too. Jupyter gives it the handler's base URL as path, and
+            # formgrader's handlers strip the trailing "/" of theirs, so the browser would
+            # scope it to /formgrader/gradebook only: every API call then redirects to the
+            # login page and the pages stay at "Loading, please wait...".
+            "--IdentityProvider.cookie_options=path=/",
             # Grading servers often run as root in a container; Jupyter refuses that by default.
             "--ServerApp.allow_root=True",
         ]
