@@ -202,7 +202,8 @@ def test_export_command_lists_the_students_without_a_final_grade(out, capsys):
     assert "no final grade for 100002: incomplete" in printed
     assert "no final grade for 100004: not graded: failed" in printed
     report = out.report.read_text()
-    assert "| 100002 | 3 |" in report and "to grade by a TA: q1" in report
+    assert "| 100002 | 3 | ok, but: late: 1 day; late penalty 25% |" in report
+    assert "- 100002: q1\n" in report
     assert "| nb | q1 | written | 2 | not graded yet | 0/3 |" in report
 
 

@@ -79,15 +79,12 @@ def _isolation_line(paths: OutputPaths) -> str:
 
 def attention_reasons(student: StudentGrade) -> list[str]:
     """Why a person should look at this student: the status when it is not plain "ok"
-    (failed, flagged, late, missing files...), a late penalty, no autograded point, and the
-    cells that wait for a TA."""
+    (failed, flagged, late, missing files...), a late penalty, no autograded point."""
     reasons = [] if student.status == "ok" else [student.status]
     if student.late_penalty:
         reasons.append(f"late penalty {student.late_penalty:.0%}")
     if student.graded and student.autograded == 0:
         reasons.append("zero autograded points")
-    if student.graded and student.waiting:
-        reasons.append("to grade by a TA: " + ", ".join(cell.grade_id for cell in student.waiting))
     return reasons
 
 
@@ -95,11 +92,16 @@ def _attention(grades: ClassGrades) -> list[str]:
     rows = [f"| {student.student_id} | {number(student.autograded)} | "
             f"{_cell('; '.join(reasons))} |"
             for student in grades.students if (reasons := attention_reasons(student))]
-    if not rows:
-        return ["## Needs attention", "", "Nothing: every submission was graded without a note.",
-                ""]
-    return ["## Needs attention", "", "| Student | Autograded | Why |", "|---|---:|---|", *rows,
-            ""]
+    lines = ["## Needs attention", ""]
+    lines += (["| Student | Autograded | Why |", "|---|---:|---|", *rows] if rows else
+              ["Nothing: every submission was graded without a note."])
+    # Right after grading every student waits for TAs: kept apart from the table above, so
+    # that it still shows who needs a person for anything else.
+    waiting = [student for student in grades.students if student.graded and student.waiting]
+    lines += ["", "### Written answers not graded yet", ""]
+    lines += ([f"- {student.student_id}: {', '.join(cell.grade_id for cell in student.waiting)}"
+               for student in waiting] if waiting else ["None: every answer has a score."])
+    return lines + [""]
 
 
 def _per_question(grades: ClassGrades) -> list[str]:
