@@ -123,6 +123,7 @@ def browser():
 def formgraded(graded, browser):
     """A TA grades bob's fc_q1_explain in formgrader, clicking through as a person would."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -144,8 +145,8 @@ def formgraded(graded, browser):
         score.clear()
         score.send_keys(TA_SCORE)
         comment = browser.find_element(By.ID, f"{QUESTION}-comment")
-        comment.send_keys(TA_COMMENT)
-        browser.find_element(By.ID, OTHER_ANSWERS[0]).click()  # leaving the fields saves them
+        comment.send_keys(TA_COMMENT)  # leaving the score field saves it
+        comment.send_keys(Keys.TAB)    # and leaving the comment saves that
         saved = wait_until(lambda: grade_of(paths, "bob") == (float(TA_SCORE), TA_COMMENT))
         browser.save_screenshot(str(graded.tmp / "formgrader.png"))
     finally:
@@ -289,7 +290,7 @@ def feedback(graded, exported):
 
 
 def page_text(path: Path) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", path.read_text()))
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
 
 
 def test_feedback_shows_the_tas_scores_and_comments(feedback):
