@@ -304,7 +304,8 @@ def _print_graded(graded, assignment_id: str) -> None:
     print(f"\nGrades:   {graded.paths.grades_csv} (per cell: {graded.paths.scores_csv.name})")
     print(f"Feedback: {graded.paths.feedback / '<student>' / assignment_id}{os.sep}*.html")
     print(f"Report:   {graded.paths.report} (histogram: {graded.paths.histogram.name})")
-    print(f"Gradebook for formgrader: {graded.paths.gradebook}")
+    print(f"Written answers: `autograder formgrader {graded.paths.root}` (or `autograder "
+          "answers`), then `autograder export` and `autograder feedback`")
 
 
 def _positive_float(text: str) -> float:

@@ -156,7 +156,7 @@ def formgraded(graded, browser):
     return SimpleNamespace(saved=saved, log=graded.tmp / "formgrader.log")
 
 
-def wait_for_server(server: FormgraderServer, process, limit: float = 120) -> None:
+def wait_for_server(server: FormgraderServer, process, limit: float = 300) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and process.poll() is None:
         try:
