@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
+.PHONY: setup sandbox browser data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
 
 setup: $(VENV)/.installed sandbox
 
@@ -13,6 +13,11 @@ setup: $(VENV)/.installed sandbox
 # grading still runs, unconfined, and says so).
 sandbox:
 	bash scripts/install_sandbox.sh
+
+# Chromium and chromedriver from Debian (needs root or sudo): the formgrader browser test
+# drives them; grading never needs a browser.
+browser:
+	bash scripts/install_browser.sh
 
 # Set-up needs the package index (PyPI) once; check_python.sh says what to install when the
 # given Python is too old or cannot make virtual environments.
@@ -50,7 +55,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	touch $@
 
 # Everything, datasets included: a test that needs data fails when it is missing.
-test: data $(VENV)/.installed-test
+test: data browser $(VENV)/.installed-test
 	NNKIT_TESTS_NEED_DATA=1 $(PY) -m pytest
 
 # No training, notebook execution or real grading runs, and no data fetched: tests that need

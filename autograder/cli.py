@@ -7,10 +7,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .grading.answers import AnswersError, import_scores, write_answers_page
 from .grading.batch import GradingInputError, grade_folder
 from .grading.check import check_grading
+from .grading.class_grades import ClassGradesError, gradebook_assignment, read_class_grades
 from .grading.course import NbgraderError
-from .grading.report import summary_table
+from .grading.export import export_grades
+from .grading.feedback import regenerate_feedback
+from .grading.formgrader import DEFAULT_PORT, LOCAL_ONLY, FormgraderServer, serve
+from .grading.records import OutputPaths
+from .grading.report import summary_table, write_report
 from .grading.samples import SampleError, build_samples, write_zip
 from .grading.task import Limits
 from .manifest import ManifestError, load_manifest, manifest_path
@@ -72,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
              "'(?P<student_id>[^_]+)_\\d+_(?P<timestamp>\\d{8}T\\d{6})_.*'; of several "
              "submissions of one student the newest is graded (default: the name without "
              "extension is the id)")
+    grade_parser.add_argument(
+        "--only", nargs="+", metavar="ID", default=None,
+        help="grade only these students (ids as in grades.csv) into an existing OUT; every "
+             "other student's rows and files, and every TA score and comment, stay")
 
     samples_parser = commands.add_parser(
         "samples", help="write sample submissions: reference, blank release, partials",
@@ -98,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     _add_root_option(check_parser)
     _add_cache_option(check_parser)
 
+    _add_out_commands(commands)
+
     args = parser.parse_args(argv)
     try:
+        if args.command in OUT_COMMANDS:
+            return OUT_COMMANDS[args.command](OutputPaths(args.out.resolve()), args)
         root = (args.root or _find_course_root(args.assignment)).resolve()
         if args.command == "release":
             return release(root, args.assignment, check=args.check)
@@ -110,9 +124,122 @@ def main(argv: list[str] | None = None) -> int:
             return _samples(root, manifest, args)
         return _check(root, manifest, args)
     except (ManifestError, BuildError, StripError, HandoutError, GradingInputError,
-            NbgraderError, SampleError) as error:
+            NbgraderError, SampleError, ClassGradesError, AnswersError) as error:
         print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 1
+
+
+# --- commands on a graded output folder (OUT): TAs and the instructor after grading ---------
+# They read OUT alone (its gradebook.db and grades.csv), not the course repository.
+
+def _add_out_commands(commands) -> None:
+    formgrader = commands.add_parser(
+        "formgrader", help="open nbgrader's formgrader on OUT for TAs to grade written answers",
+        description="Start a Jupyter server with nbgrader's formgrader on the graded folder "
+                    "OUT (its gradebook.db and autograded notebooks) and print the URL for "
+                    "the TAs. Scores and comments they enter are saved in OUT/gradebook.db; "
+                    "regrading into OUT keeps them. Stop with Ctrl-C.")
+    _add_out_argument(formgrader)
+    formgrader.add_argument("--port", type=_positive_int, default=DEFAULT_PORT,
+                            help="port to listen on (default: %(default)s)")
+    formgrader.add_argument(
+        "--ip", default=LOCAL_ONLY,
+        help="address to listen on (default: %(default)s, this machine only; use 0.0.0.0 "
+             "for TAs on other machines of a trusted network: the URL's token is the password)")
+
+    answers = commands.add_parser(
+        "answers", help="every student's answer to one written question, on one HTML page",
+        description="Write OUT/answers/<question>.html with every student's answer to one "
+                    "written question, and OUT/answers/<question>.csv (student_id, question, "
+                    "score, comment) to fill in and load with `autograder import-scores`.")
+    _add_out_argument(answers)
+    answers.add_argument("--question", required=True, metavar="ID",
+                         help="the answer cell's grade id, e.g. fc_q1_explain")
+
+    scores = commands.add_parser(
+        "import-scores", help="load TA scores and comments for written answers from a CSV",
+        description="Set the scores and comments of written answers in OUT/gradebook.db from "
+                    "a CSV with columns student_id, question, score, comment. Every line is "
+                    "checked first; when any is wrong, nothing is written and each problem "
+                    "is listed with its line.")
+    _add_out_argument(scores)
+    scores.add_argument("scores_csv", type=Path, metavar="FILE", help="the CSV file")
+
+    export = commands.add_parser(
+        "export", help="final grades: a CSV, and files Canvas and Moodle import",
+        description="Write OUT/final_grades.csv (every student: autograded + written points "
+                    "- late penalty, or why there is no final grade yet), "
+                    "OUT/canvas_import.csv (Canvas gradebook import), "
+                    "OUT/moodle_grading_worksheet.csv (Moodle assignment grading worksheet), "
+                    "and rewrite OUT/report.md. Students whose written answers are not all "
+                    "graded are listed as incomplete and left out of the LMS files.")
+    _add_out_argument(export)
+    export.add_argument(
+        "--canvas-column", metavar="HEADER", default=None,
+        help="the assignment's column header as in your Canvas gradebook export, e.g. "
+             "'Neural nets (123456)', so Canvas updates that assignment (default: the "
+             "assignment id, which Canvas imports as a new assignment)")
+
+    feedback = commands.add_parser(
+        "feedback", help="regenerate feedback with the TAs' scores and comments, zip per student",
+        description="Run nbgrader generate_feedback on OUT, so the pages show the scores and "
+                    "comments in OUT/gradebook.db now; replace OUT/feedback/<student>/<id>/ "
+                    "and write OUT/handback/<student>.zip to hand back.")
+    _add_out_argument(feedback)
+
+
+def _add_out_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, metavar="OUT",
+                        help="the output folder of `autograder grade`")
+    parser.add_argument("--assignment", default=None, metavar="ID",
+                        help="the assignment, when OUT's gradebook holds several")
+
+
+def _formgrader(paths: OutputPaths, args) -> int:
+    server = FormgraderServer(paths, gradebook_assignment(paths, args.assignment),
+                              port=args.port, ip=args.ip)
+    return serve(server)
+
+
+def _answers(paths: OutputPaths, args) -> int:
+    page, sheet = write_answers_page(read_class_grades(paths, args.assignment), paths,
+                                     args.question)
+    print(f"Answers: {page}\nScores sheet to fill in: {sheet}\n"
+          f"Then: autograder import-scores {paths.root} {sheet}")
+    return 0
+
+
+def _import_scores(paths: OutputPaths, args) -> int:
+    imported = import_scores(paths, args.scores_csv, args.assignment)
+    print(f"Imported {imported.scores} score(s) and {imported.comments} comment(s) from "
+          f"{args.scores_csv} into {paths.gradebook}")
+    return 0
+
+
+def _export(paths: OutputPaths, args) -> int:
+    grades = read_class_grades(paths, args.assignment)
+    exported = export_grades(grades, paths, args.canvas_column)
+    write_report(paths, grades, f"autograder export {paths.root}")
+    print(f"Final grades of {len(exported.final)} of {len(grades.students)} student(s), out "
+          f"of {grades.max_score:g}:\n  {exported.final_csv}\n  {exported.canvas_csv} "
+          f"(Canvas: Grades > Import)\n  {exported.moodle_csv} (Moodle: assignment > "
+          f"Upload grading worksheet)\nReport: {paths.report}")
+    for student in exported.incomplete + exported.not_graded:
+        print(f"  no final grade for {student.student_id}: {student.state}")
+    return 0
+
+
+def _feedback(paths: OutputPaths, args) -> int:
+    handed_back = regenerate_feedback(read_class_grades(paths, args.assignment), paths)
+    print(f"Feedback regenerated from {paths.gradebook}: {paths.feedback}{os.sep}<student>, "
+          f"and {len(handed_back.zips)} zip(s) to hand back in {paths.handback}")
+    for student_id in handed_back.without:
+        print(f"  no feedback for {student_id}: the submission could not be graded")
+    return 0
+
+
+OUT_COMMANDS = {"formgrader": _formgrader, "answers": _answers, "import-scores": _import_scores,
+                "export": _export, "feedback": _feedback}
 
 
 def _add_root_option(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +265,7 @@ def _add_workers_option(parser: argparse.ArgumentParser) -> None:
 def _grade(root: Path, manifest, args) -> int:
     limits = Limits(autograde=args.timeout, cell=args.cell_timeout, probe=args.check_timeout)
     graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
-                          limits=limits, name_pattern=args.name_pattern)
+                          limits=limits, name_pattern=args.name_pattern, only=args.only)
     _print_graded(graded, manifest.id)
     return 0
 
@@ -177,7 +304,8 @@ def _print_graded(graded, assignment_id: str) -> None:
     print(f"\nGrades:   {graded.paths.grades_csv} (per cell: {graded.paths.scores_csv.name})")
     print(f"Feedback: {graded.paths.feedback / '<student>' / assignment_id}{os.sep}*.html")
     print(f"Report:   {graded.paths.report} (histogram: {graded.paths.histogram.name})")
-    print(f"Gradebook for formgrader: {graded.paths.gradebook}")
+    print(f"Written answers: `autograder formgrader {graded.paths.root}` (or `autograder "
+          "answers`), then `autograder export` and `autograder feedback`")
 
 
 def _positive_float(text: str) -> float:

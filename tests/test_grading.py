@@ -166,8 +166,12 @@ def test_report_and_histogram_are_written(graded):
     report = (graded.out / "report.md").read_text()
     assert "score_histogram.png" in report and "## Per question" in report
     assert "- Isolation: student code runs in a bubblewrap sandbox" in report
-    attention = report.split("## Needs attention")[1].split("## Per question")[0]
+    attention = report.split("## Needs attention")[1].split("### Written answers not graded")[0]
     assert "Broken_Zip" in attention and "blank" in attention and "reference" not in attention
+    waiting = report.split("### Written answers not graded yet")[1].split("## Per question")[0]
+    reference = next(line for line in waiting.splitlines() if line.startswith("- reference: "))
+    assert "fc_q1_explain" in reference and "opt_q1_explain" in reference
+    assert "blank" not in waiting  # answers left as released score 0 by themselves
     assert (graded.out / "score_histogram.png").read_bytes()[:4] == b"\x89PNG"
 
 

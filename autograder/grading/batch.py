@@ -24,10 +24,12 @@ from nbgrader.api import Gradebook
 
 from .. import sandbox
 from ..manifest import Manifest
+from .class_grades import read_class_grades
 from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
+from .graded_course import make_course_root
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
-from .report import write_report
-from .submissions import compile_name_pattern, find_entries
+from .report import save_isolation, write_report
+from .submissions import Entry, compile_name_pattern, find_entries
 from .task import GradingResult, GradingTask, Limits, grade_submission, unexpected_failure
 
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
@@ -71,16 +73,20 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path,
 
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
                  workers: int = 1, limits: Limits = Limits(), name_pattern: str | None = None,
-                 say=print) -> Graded:
+                 only: list[str] | None = None, say=print) -> Graded:
     """Grade every entry of `submissions` into `out`. name_pattern: how entry names carry
-    the student id and time (see submissions.py)."""
+    the student id and time (see submissions.py). only: grade just these students (their
+    ids as grading names them); everyone else's rows, files and TA scores in `out` stay."""
     data_dir = data_folder(course_root)
     validate_inputs(submissions, out, data_dir, name_pattern)
     entries = find_entries(submissions.resolve(), name_pattern)
+    if only is not None:
+        entries = chosen_entries(entries, only, submissions)
     paths = OutputPaths(out.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
 
     isolation = sandbox.status()
+    save_isolation(paths, isolation)
     say(isolation.description if isolation.confined else
         f"WARNING: {isolation.description}. See docs/SECURITY.md.")
     with tempfile.TemporaryDirectory(prefix=f"autograder-grade-{manifest.id}-") as scratch:
@@ -110,8 +116,22 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
             say(f"  {result.student_id}: {_points(result.score)} points in {result.seconds:.0f} s"
                 f" ({result.status})")
 
-    write_report(paths, manifest, max_score, isolation)
+    make_course_root(paths, manifest.id)
+    write_report(paths, read_class_grades(paths, manifest.id), f"autograder grade {manifest.id}",
+                 manifest.title)
     return Graded([results[entry.student_id] for entry in entries], paths, max_score)
+
+
+def chosen_entries(entries: list[Entry], only: list[str], submissions: Path) -> list[Entry]:
+    """The entries of the students in `only`; GradingInputError naming any id not found."""
+    by_id = {entry.student_id: entry for entry in entries}
+    unknown = [student_id for student_id in only if student_id not in by_id]
+    if unknown:
+        known = sorted(by_id)
+        raise GradingInputError(
+            f"--only names {', '.join(map(repr, unknown))}, not a student of {submissions} "
+            f"(its students: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})")
+    return [by_id[student_id] for student_id in dict.fromkeys(only)]
 
 
 def run_tasks(tasks: list[GradingTask], workers: int):

@@ -6,6 +6,10 @@
                                           message (why points were lost)
     OUT/autograded/<student>/<id>/        autograded notebooks and modules (formgrader's layout)
     OUT/feedback/<student>/<id>/*.html    feedback pages (nbgrader's layout, for release_feedback)
+    OUT/nbgrader_config.py, OUT/source/<id>/  make OUT an nbgrader course root (graded_course.py)
+
+Written later, from the gradebook once TAs have graded (see class_grades.py): export.py's
+final grades and LMS files, answers.py's pages, feedback.py's regenerated pages and zips.
 
 Every writer is keyed by student: grading a student again replaces that student's rows and
 files, and leaves every other student's as they were. Scores are autograded points: the
@@ -64,6 +68,34 @@ class OutputPaths:
     @property
     def histogram(self) -> Path:
         return self.root / "score_histogram.png"
+
+    @property
+    def isolation(self) -> Path:
+        return self.root / "isolation.json"
+
+    @property
+    def nbgrader_config(self) -> Path:
+        return self.root / "nbgrader_config.py"
+
+    @property
+    def final_grades_csv(self) -> Path:
+        return self.root / "final_grades.csv"
+
+    @property
+    def canvas_csv(self) -> Path:
+        return self.root / "canvas_import.csv"
+
+    @property
+    def moodle_csv(self) -> Path:
+        return self.root / "moodle_grading_worksheet.csv"
+
+    @property
+    def answers(self) -> Path:
+        return self.root / "answers"
+
+    @property
+    def handback(self) -> Path:
+        return self.root / "handback"
 
 
 def record_in_gradebook(db_url: str, assignment: str, results: list[GradingResult]) -> None:

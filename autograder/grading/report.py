@@ -1,93 +1,136 @@
 """The grading report (OUT/report.md) and score histogram (OUT/score_histogram.png).
 
-Built from grades.csv and scores.csv, so it always covers every student recorded in the
-output folder, not only those graded in the last run.
+    write_report(paths, read_class_grades(paths), "autograder grade fcnet", title="...")
+
+Built from the whole output folder (class_grades.py: grades.csv and the gradebook), so it
+covers every student recorded there, not only those graded in the last run, and the written
+answers as far as TAs have graded them. `autograder grade` writes it, `autograder export`
+rewrites it after TA grading. Whether student code ran sandboxed is saved by the grading run
+(OUT/isolation.json) and repeated in every report.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
-from collections import defaultdict
+from dataclasses import asdict
 
-from ..manifest import Manifest
 from ..sandbox import SandboxStatus
-from .records import OutputPaths, read_csv
-from .task import FAILED
+from .class_grades import ANSWER, ClassGrades, StudentGrade
+from .export import number
+from .records import OutputPaths
 
 
-def write_report(paths: OutputPaths, manifest: Manifest, max_score: float,
-                 isolation: SandboxStatus) -> None:
-    grades = read_csv(paths.grades_csv)
-    scores = read_csv(paths.scores_csv)
-    graded = [row for row in grades if _graded(row)]
-    _plot_histogram(paths, [float(row["score"]) for row in graded], max_score, manifest.id)
+def save_isolation(paths: OutputPaths, isolation: SandboxStatus) -> None:
+    paths.isolation.write_text(json.dumps(asdict(isolation)) + "\n", encoding="utf-8")
 
+
+def write_report(paths: OutputPaths, grades: ClassGrades, written_by: str,
+                 title: str | None = None) -> None:
+    graded = [student for student in grades.students if student.graded]
+    tests_max = sum(cell.max_score for cell in grades.cells if cell.kind != ANSWER)
+    _plot_histogram(paths, [student.autograded for student in graded], tests_max,
+                    grades.assignment)
+    answers_to_grade = sum(1 for student in graded for cell in student.cells
+                           if cell.kind == ANSWER and cell.waiting)
+    answers_handed_in = sum(1 for student in graded for cell in student.cells
+                            if cell.kind == ANSWER and cell.handed_in)
+    final = [student for student in graded if student.final is not None]
     lines = [
-        f"# Grading report: {manifest.id} ({manifest.title})",
+        f"# Grading report: {grades.assignment}" + (f" ({title})" if title else ""),
         "",
-        f"Written by `autograder grade {manifest.id}` on "
-        f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. Scores are autograded points "
-        f"out of {_number(max_score)}; written answers are graded by TAs in formgrader "
-        "(gradebook.db) and are not included.",
+        f"Written by `{written_by}` on {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. "
+        f"The assignment is worth {number(grades.max_score)} points: {number(tests_max)} "
+        f"autograded and {number(grades.max_score - tests_max)} for written answers graded by "
+        "TAs (formgrader or `autograder import-scores`); the final grade is (autograded + "
+        "written) x (1 - late penalty).",
         "",
-        f"- Submissions: {len(grades)} ({len(graded)} graded, {len(grades) - len(graded)} "
-        "could not be graded)",
-        f"- Isolation: {isolation.description}" if isolation.confined else
-        f"- **WARNING, no isolation: {isolation.description}.** See docs/SECURITY.md.",
+        f"- Submissions: {len(grades.students)} ({len(graded)} graded, "
+        f"{len(grades.students) - len(graded)} could not be graded)",
+        f"- Written answers: {answers_handed_in - answers_to_grade} of {answers_handed_in} "
+        f"handed in are graded; {answers_to_grade} wait for a TA",
+        f"- Final grades: {len(final)} of {len(graded)} graded submissions (the others wait "
+        "for a TA); `autograder export` writes them for the LMS",
+        _isolation_line(paths),
     ]
     if graded:
-        values = [float(row["score"]) for row in graded]
-        lines.append(f"- Score of the graded ones: mean {statistics.mean(values):.1f}, median "
-                     f"{_number(statistics.median(values))}, lowest {_number(min(values))}, "
-                     f"highest {_number(max(values))}")
+        values = [student.autograded for student in graded]
+        lines.append(f"- Autograded points: mean {statistics.mean(values):.1f}, median "
+                     f"{number(statistics.median(values))}, lowest {number(min(values))}, "
+                     f"highest {number(max(values))} (out of {number(tests_max)})")
+    if final:
+        values = [student.final for student in final]
+        lines.append(f"- Final grades: mean {statistics.mean(values):.1f}, median "
+                     f"{number(statistics.median(values))}, lowest {number(min(values))}, "
+                     f"highest {number(max(values))} (out of {number(grades.max_score)})")
     lines += ["", f"![Score distribution]({paths.histogram.name})", ""]
-    lines += _attention(grades, scores) + _per_question(graded, scores) + _score_table(grades)
+    lines += _attention(grades) + _per_question(grades) + _score_table(grades)
     paths.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _attention(grades, scores) -> list[str]:
-    waiting = defaultdict(list)
-    for row in scores:
-        if row["score"] == "":
-            waiting[row["student_id"]].append(row["grade_id"])
-    rows = []
-    for row in grades:
-        reasons = []
-        if row["status"] != "ok":
-            reasons.append(row["status"])
-        if _graded(row) and float(row["score"]) == 0:
-            reasons.append("zero autograded points")
-        if waiting[row["student_id"]]:
-            reasons.append(f"test cells left for a TA: {', '.join(waiting[row['student_id']])}")
-        if reasons:
-            rows.append(f"| {row['student_id']} | {row['score']} | {_cell('; '.join(reasons))} |")
-    if not rows:
-        return ["## Needs attention", "", "Nothing: every submission was graded without a note.",
-                ""]
-    return ["## Needs attention", "", "| Student | Score | Why |", "|---|---:|---|", *rows, ""]
+def _isolation_line(paths: OutputPaths) -> str:
+    if not paths.isolation.is_file():
+        return "- Isolation: unknown (no record of the grading run in this folder)"
+    isolation = SandboxStatus(**json.loads(paths.isolation.read_text(encoding="utf-8")))
+    if isolation.confined:
+        return f"- Isolation: {isolation.description}"
+    return f"- **WARNING, no isolation: {isolation.description}.** See docs/SECURITY.md."
 
 
-def _per_question(graded, scores) -> list[str]:
-    graded_ids = {row["student_id"] for row in graded}
-    cells = {}  # (notebook, grade_id) -> [max_score, full marks, scored]; insertion = order
-    for row in scores:
-        if row["student_id"] not in graded_ids or row["score"] == "":
-            continue
-        entry = cells.setdefault((row["notebook"], row["grade_id"]), [row["max_score"], 0, 0])
-        entry[1] += float(row["score"]) >= float(row["max_score"])
-        entry[2] += 1
-    lines = ["## Per question", "",
-             "Pass rate: the share of graded submissions with full points on the test cell.", "",
-             "| Notebook | Test cell | Points | Pass rate |", "|---|---|---:|---:|"]
-    for (notebook, grade_id), (points, full, scored) in cells.items():
-        lines.append(f"| {notebook} | {grade_id} | {points} | {full / scored:.0%} ({full}/{scored}) |")
+def attention_reasons(student: StudentGrade) -> list[str]:
+    """Why a person should look at this student: the status when it is not plain "ok"
+    (failed, flagged, late, missing files...), a late penalty, no autograded point."""
+    reasons = [] if student.status == "ok" else [student.status]
+    if student.late_penalty:
+        reasons.append(f"late penalty {student.late_penalty:.0%}")
+    if student.graded and student.autograded == 0:
+        reasons.append("zero autograded points")
+    return reasons
+
+
+def _attention(grades: ClassGrades) -> list[str]:
+    rows = [f"| {student.student_id} | {number(student.autograded)} | "
+            f"{_cell('; '.join(reasons))} |"
+            for student in grades.students if (reasons := attention_reasons(student))]
+    lines = ["## Needs attention", ""]
+    lines += (["| Student | Autograded | Why |", "|---|---:|---|", *rows] if rows else
+              ["Nothing: every submission was graded without a note."])
+    # Right after grading every student waits for TAs: kept apart from the table above, so
+    # that it still shows who needs a person for anything else.
+    waiting = [student for student in grades.students if student.graded and student.waiting]
+    lines += ["", "### Written answers not graded yet", ""]
+    lines += ([f"- {student.student_id}: {', '.join(cell.grade_id for cell in student.waiting)}"
+               for student in waiting] if waiting else ["None: every answer has a score."])
     return lines + [""]
 
 
-def _score_table(grades) -> list[str]:
-    lines = ["## Scores", "", "| Student | Score | Max | Status |", "|---|---:|---:|---|"]
-    lines += [f"| {row['student_id']} | {row['score']} | {row['max_score']} | "
-              f"{_cell(row['status'])} |" for row in grades]
+def _per_question(grades: ClassGrades) -> list[str]:
+    lines = ["## Per question", "",
+             "Pass rate: the share of graded submissions with full points on the cell; for a "
+             "written answer, of the answers a TA has graded so far (an untouched answer "
+             "scores 0 by itself).", "",
+             "| Notebook | Cell | Kind | Points | Pass rate | Graded |",
+             "|---|---|---|---:|---:|---:|"]
+    graded = [student for student in grades.students if student.graded]
+    for cell in grades.cells:
+        mine = [c for student in graded for c in student.cells if c.grade_id == cell.grade_id]
+        scored = [c for c in mine if not c.waiting]
+        full = sum(c.score >= c.max_score for c in scored)
+        rate = f"{full / len(scored):.0%} ({full}/{len(scored)})" if scored else "not graded yet"
+        kind = "written" if cell.kind == ANSWER else "autograded"
+        lines.append(f"| {cell.notebook} | {cell.grade_id} | {kind} | {number(cell.max_score)} "
+                     f"| {rate} | {len(scored)}/{len(mine)} |")
+    return lines + [""]
+
+
+def _score_table(grades: ClassGrades) -> list[str]:
+    lines = ["## Scores", "",
+             f"Out of {number(grades.max_score)}. Final is empty until every answer is graded.", "",
+             "| Student | Autograded | Written | Late penalty | Final | Status |",
+             "|---|---:|---:|---:|---:|---|"]
+    lines += [f"| {s.student_id} | {number(s.autograded)} | {number(s.written)} | "
+              f"{s.late_penalty:.0%} | {number(s.final)} | {_cell(s.status if s.complete else s.state)} |"
+              for s in grades.students]
     return lines + [""]
 
 
@@ -100,7 +143,7 @@ def _plot_histogram(paths: OutputPaths, values: list[float], max_score: float, a
     bins = min(20, max(1, int(max_score)))
     axes.hist(values, bins=bins, range=(0, max_score), color="tab:blue", edgecolor="white")
     axes.set_xlim(0, max_score)
-    axes.set_xlabel(f"autograded points (out of {_number(max_score)})")
+    axes.set_xlabel(f"autograded points (out of {number(max_score)})")
     axes.set_ylabel("submissions")
     axes.set_title(f"{assignment}: autograded scores of {len(values)} graded submission(s)")
     axes.yaxis.get_major_locator().set_params(integer=True)
@@ -114,19 +157,10 @@ def summary_table(results, max_score: float) -> list[str]:
     width = max([len("student"), *(len(result.student_id) for result in results)])
     lines = [f"{'student':<{width}}  {'score':>11}  status", f"{'-' * width}  {'-' * 11}  ------"]
     for result in results:
-        score = f"{_number(result.score)}/{_number(max_score)}" if result.graded else "-"
+        score = f"{number(result.score)}/{number(max_score)}" if result.graded else "-"
         lines.append(f"{result.student_id:<{width}}  {score:>11}  {result.status}")
     return lines
 
 
-def _graded(row) -> bool:
-    return not row["status"].startswith(FAILED)
-
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _number(value) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
