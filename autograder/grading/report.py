@@ -12,7 +12,8 @@ from collections import defaultdict
 from ..manifest import Manifest
 from ..sandbox import SandboxStatus
 from .records import OutputPaths, read_csv
-from .task import FAILED
+from .deadlines import TIME_UNKNOWN
+from .task import FAILED, OK
 
 
 def write_report(paths: OutputPaths, manifest: Manifest, max_score: float,
@@ -53,7 +54,7 @@ def _attention(grades, scores) -> list[str]:
     rows = []
     for row in grades:
         reasons = []
-        if row["status"] != "ok":
+        if row["status"] not in (OK, f"{OK}, but: {TIME_UNKNOWN}"):  # no time: nothing to do
             reasons.append(row["status"])
         if _graded(row) and float(row["score"]) == 0:
             reasons.append("zero autograded points")
