@@ -33,8 +33,9 @@ downloads read as the LMS writes them (--lms, or detected):
   plain       one zip or folder per student, named by the student id; no times
 
 hand-in times come from the LMS or --times, never from file modification times; without
-one a submission is not marked late. The due date is the manifest's or the student's
---extensions one; the manifest's [late_policy] sets grace, penalty and cut-off.
+one a submission is not marked late, and Canvas's LATE without one costs one period's
+penalty. The due date is the manifest's or the student's --extensions one; the manifest's
+[late_policy] sets grace, penalty and cut-off.
 grades.csv: student_id, name, score, max_score, submitted_at, due, late, late_hours,
 late_penalty (share of the points taken away), status.
 """
