@@ -8,13 +8,14 @@ import tempfile
 from pathlib import Path
 
 from .grading.answers import AnswersError, import_scores, write_answers_page
-from .grading.batch import GradingInputError, grade_folder
+from .grading.batch import GradingInputError, IntakeOptions, grade_folder
 from .grading.check import check_grading
 from .grading.class_grades import ClassGradesError, gradebook_assignment, read_class_grades
 from .grading.course import NbgraderError
 from .grading.export import export_grades
 from .grading.feedback import regenerate_feedback
 from .grading.formgrader import DEFAULT_PORT, LOCAL_ONLY, FormgraderServer, serve
+from .grading.intake import LAYOUTS
 from .grading.records import OutputPaths
 from .grading.report import summary_table, write_report
 from .grading.samples import SampleError, build_samples, write_zip
@@ -24,6 +25,26 @@ from .release import release
 from .release.build import BuildError
 from .release.handout import HandoutError
 from .release.strip import StripError
+
+GRADE_EPILOG = """\
+downloads read as the LMS writes them (--lms, or detected):
+  canvas      doejane[_LATE]_123456_7890123_fcnet_submission.zip, loose files too; the id
+              is the Canvas user id; no hand-in time, only LATE
+  moodle      Jane Doe_12345_assignsubmission_file_/ (the zip or loose files inside); the id
+              is the participant id; times from its grading worksheet via --times
+  gradescope  submission_metadata.yml and a folder per submission; the id is the sid (else
+              the email); times from the metadata
+  blackboard  Assignment_jdoe_attempt_2026-12-18-23-10-05_fcnet_submission.zip and the
+              attempt's .txt receipt; the id is the username; times from the receipt
+  plain       one zip or folder per student, named by the student id; no times
+
+hand-in times come from the LMS or --times, never from file modification times; without
+one a submission is not marked late, and Canvas's LATE without one costs one period's
+penalty. The due date is the manifest's or the student's --extensions one; the manifest's
+[late_policy] sets grace, penalty and cut-off.
+grades.csv: student_id, name, score, max_score, submitted_at, due, late, late_hours,
+late_penalty (share of the points taken away), status.
+"""
 
 # Artifacts of the reference solution (a trained model) are kept here between runs (out/ is
 # the repository's ignored scratch folder).
@@ -46,18 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     _add_root_option(release_parser)
 
     grade_parser = commands.add_parser(
-        "grade", help="autograde a folder of submissions: grades, feedback, report",
-        description="Autograde every submission (one zip or folder per student) with nbgrader, "
-                    "each in its own scratch course folder, and write OUT/gradebook.db, "
-                    "OUT/grades.csv, OUT/scores.csv, OUT/feedback/, OUT/autograded/ and "
-                    "OUT/report.md. The submissions folder is never modified; grading into "
-                    "the same OUT again updates each student's rows.")
+        "grade", help="autograde an LMS download of submissions: grades, feedback, report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Autograde every submission of an LMS download with nbgrader, each in its "
+                    "own scratch course folder, and write OUT/gradebook.db, OUT/grades.csv, "
+                    "OUT/scores.csv, OUT/feedback/, OUT/autograded/ and OUT/report.md. The "
+                    "download is never modified; grading into the same OUT again updates each "
+                    "student's rows.",
+        epilog=GRADE_EPILOG)
     grade_parser.add_argument("assignment", help="assignment id, e.g. fcnet")
-    grade_parser.add_argument("--submissions", type=Path, required=True, metavar="DIR",
-                              help="folder with one zip (from collect_submission.py) or "
-                                   "folder per student; the name is the student id")
+    grade_parser.add_argument(
+        "--submissions", type=Path, required=True, metavar="DOWNLOAD",
+        help="the LMS's bulk download: its folder, or the zip as downloaded")
     grade_parser.add_argument("--out", type=Path, required=True, metavar="OUT",
-                              help="output folder (created; outside DIR)")
+                              help="output folder (created; outside DOWNLOAD)")
     _add_workers_option(grade_parser)
     _add_root_option(grade_parser)
     grade_parser.add_argument(
@@ -70,18 +93,32 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument(
         "--check-timeout", type=_positive_float, default=None, metavar="SECONDS",
         help="limit for the student code one hidden check runs (default: 20)")
-    grade_parser.add_argument(
+    layout = grade_parser.add_mutually_exclusive_group()
+    layout.add_argument(
+        "--lms", choices=list(LAYOUTS), default=None,
+        help="the download's layout (default: detected, and the grader says which and why)")
+    layout.add_argument(
         "--name-pattern", metavar="REGEX", default=None,
-        help="how submission file names carry the student id and time, as a regular "
-             "expression with a (?P<student_id>...) group and optionally a "
-             "(?P<timestamp>...) group, e.g. for Canvas downloads "
+        help="for any other naming: a regular expression for the names of the download's "
+             "items, with a (?P<student_id>...) group and optionally (?P<timestamp>...), "
+             "(?P<name>...) and (?P<filename>...), e.g. "
              "'(?P<student_id>[^_]+)_\\d+_(?P<timestamp>\\d{8}T\\d{6})_.*'; of several "
-             "submissions of one student the newest is graded (default: the name without "
-             "extension is the id)")
+             "submissions of one student the newest is graded")
     grade_parser.add_argument(
         "--only", nargs="+", metavar="ID", default=None,
         help="grade only these students (ids as in grades.csv) into an existing OUT; every "
              "other student's rows and files, and every TA score and comment, stay")
+    grade_parser.add_argument(
+        "--times", type=Path, default=None, metavar="CSV",
+        help="hand-in times (columns student_id, submitted_at; or Moodle's grading worksheet "
+             "as downloaded); they replace what the LMS recorded")
+    grade_parser.add_argument(
+        "--extensions", type=Path, default=None, metavar="CSV",
+        help="students' own due dates (columns student_id, due)")
+    grade_parser.add_argument(
+        "--timezone", default=None, metavar="ZONE",
+        help="time zone of times written without one (in --times, --extensions, Blackboard's "
+             "file names), e.g. Europe/Berlin (default: the manifest due date's offset)")
 
     samples_parser = commands.add_parser(
         "samples", help="write sample submissions: reference, blank release, partials",
@@ -264,8 +301,10 @@ def _add_workers_option(parser: argparse.ArgumentParser) -> None:
 
 def _grade(root: Path, manifest, args) -> int:
     limits = Limits(autograde=args.timeout, cell=args.cell_timeout, probe=args.check_timeout)
+    intake = IntakeOptions(args.lms, args.name_pattern, args.times, args.extensions,
+                           args.timezone)
     graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
-                          limits=limits, name_pattern=args.name_pattern, only=args.only)
+                          limits=limits, intake=intake, only=args.only)
     _print_graded(graded, manifest.id)
     return 0
 

@@ -3,6 +3,7 @@
     manifest = load_manifest(manifest_path(course_root, "fcnet"))
     manifest.notebooks        # ("FullyConnectedNets.ipynb", ...), in working order
     manifest.student_modules  # ("nnkit/layers.py", ...), the files students complete
+    manifest.late_policy      # LatePolicy(...): grace, penalty, cut-off (none by default)
 
 Every error names the manifest file and the key, and says what a valid value looks like.
 """
@@ -13,6 +14,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from .grading.deadlines import LatePolicy, late_policy_from
 
 # Things a run of the notebooks or of the tools leaves in an assignment folder that never
 # belong in a release (nbgrader globs, matched against a file's or folder's own name).
@@ -29,6 +32,7 @@ LOCAL_ONLY_PATTERNS = (
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _KEYS = ("id", "title", "due", "colab_folder", "notebooks", "student_modules", "artifacts")
+_OPTIONAL_KEYS = ("late_policy",)
 
 
 class ManifestError(ValueError):
@@ -45,6 +49,7 @@ class Manifest:
     notebooks: tuple[str, ...]        # in the order students work through them
     student_modules: tuple[str, ...]  # modules students complete, handed in
     artifacts: tuple[str, ...]        # files the notebooks save, handed in
+    late_policy: LatePolicy = LatePolicy()  # what handing in late costs (nothing by default)
 
     @property
     def submission_zip(self) -> str:
@@ -87,9 +92,10 @@ def load_manifest(path: Path | str) -> Manifest:
     def fail(key: str, problem: str):
         raise ManifestError(f"{path}: key '{key}' {problem}")
 
-    unknown = sorted(set(data) - set(_KEYS))
+    unknown = sorted(set(data) - set(_KEYS) - set(_OPTIONAL_KEYS))
     if unknown:
-        fail(unknown[0], f"is not a manifest key (known keys: {', '.join(_KEYS)})")
+        fail(unknown[0], "is not a manifest key (known keys: "
+                         f"{', '.join(_KEYS + _OPTIONAL_KEYS)})")
     for key in _KEYS:
         if key not in data:
             fail(key, "is missing")
@@ -124,6 +130,7 @@ def load_manifest(path: Path | str) -> Manifest:
         notebooks=notebooks,
         student_modules=student_modules,
         artifacts=artifacts,
+        late_policy=_late_policy(data.get("late_policy", {}), fail),
     )
 
 
@@ -140,6 +147,15 @@ def _relative_paths(data, key, suffix, fail, allow_empty=False) -> tuple[str, ..
             fail(key, f"lists {value!r}: use a path relative to the assignment folder, with '/' "
                       f"and no '..' or leading './'" + (f", ending in {suffix}" if suffix else ""))
     return tuple(values)
+
+
+def _late_policy(table, fail) -> LatePolicy:
+    if not isinstance(table, dict):
+        fail("late_policy", "must be a table: [late_policy] with grace, penalty and cutoff")
+    try:
+        return late_policy_from(table)
+    except ValueError as error:
+        fail("late_policy", f"is invalid: {error}")
 
 
 def _due_date(value, fail) -> dt.datetime:

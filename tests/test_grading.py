@@ -33,7 +33,9 @@ from autograder.grading.preprocessors import (
 from autograder.grading.records import read_csv
 from autograder.grading.samples import PARTIALS, Sample, build_samples, write_zip
 from autograder.grading.samples import _reverted_module
-from autograder.grading.submissions import SubmissionError, find_entries, unpack
+from autograder.grading.deadlines import TIME_UNKNOWN, assess
+from autograder.grading.intake import read_download
+from autograder.grading.submissions import SubmissionError, unpack
 from autograder.grading.task import CellResult, GradingResult, GradingTask, Limits, grade_submission
 from autograder.manifest import load_manifest, manifest_path
 
@@ -76,7 +78,7 @@ def tree_digest(folder: Path) -> str:
 @pytest.mark.slow
 def test_reference_gets_every_autograded_point(graded):
     reference = graded.results["reference"]
-    assert reference.status == "ok"
+    assert reference.status == f"ok, but: {TIME_UNKNOWN}"  # a plain folder records no times
     not_full = [(cell.grade_id, cell.score, cell.message) for cell in reference.tests
                 if cell.score != cell.max_score]
     assert not_full == []
@@ -216,8 +218,9 @@ def test_a_hanging_submission_is_stopped_with_its_kernel(tmp_path, datasets_dir)
     first_code.source = "while True:\n    pass"
     make_zip(tmp_path / "subs" / "hangs.zip", {"Dropout.ipynb": nbformat.writes(notebook).encode()})
     template = make_course_template(REPO, MANIFEST, tmp_path / "template")
-    task = GradingTask(find_entries(tmp_path / "subs")[0], MANIFEST, template, tmp_path / "task",
-                       datasets_dir, REPO, Limits(autograde=20))
+    task = GradingTask(entries(tmp_path / "subs")[0], MANIFEST, template, tmp_path / "task",
+                       datasets_dir, REPO, assess(None, MANIFEST.due, MANIFEST.late_policy),
+                       Limits(autograde=20))
     started = time.perf_counter()
     result = grade_submission(task)
     assert time.perf_counter() - started < 60
@@ -268,6 +271,36 @@ def test_grade_rejects_a_name_pattern_without_a_student_id(tmp_path, capsys):
     assert "has no (?P<student_id>...) group" in capsys.readouterr().err
 
 
+def test_grade_rejects_a_layout_that_reads_none_of_the_download(tmp_path, capsys):
+    assert grade_command(tmp_path, "--lms", "canvas") == 1
+    error = capsys.readouterr().err
+    assert "none of the 1 entries of" in error
+    assert "is a Canvas submission (name[_LATE]_userid_fileid_filename), e.g. alice.zip" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_grade_rejects_an_empty_download(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert grade_command(tmp_path, submissions="empty") == 1
+    assert "holds no submissions" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, text, message", [
+    ("--times", "student_id,submitted_at\nbob,2026-12-18T10:00Z\n",
+     "none of the 1 students in"),
+    ("--extensions", "student_id,due\nalice,2026-12-20\n", "line 2: due '2026-12-20' has no time"),
+    ("--timezone", None, "--timezone 'Mars/Olympus' is not a time zone name"),
+])
+def test_grade_rejects_deadline_inputs_it_cannot_use(tmp_path, capsys, option, text, message):
+    value = "Mars/Olympus"
+    if text is not None:
+        value = str(tmp_path / "file.csv")
+        (tmp_path / "file.csv").write_text(text)
+    assert grade_command(tmp_path, option, value) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # --- finding and unpacking submissions ------------------------------------------------------
 
 def notebook_bytes() -> bytes:
@@ -282,15 +315,19 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
+def entries(folder: Path):
+    return read_download(folder).entries
+
+
 def test_student_ids_are_made_safe_and_unique(tmp_path):
     for name in ["Jane Doe.zip", "jane_doe.zip", "c*l.zip", ".DS_Store"]:
         (tmp_path / name).write_bytes(b"")
     for name in ["bob", "__MACOSX"]:
         (tmp_path / name).mkdir()
-    entries = find_entries(tmp_path)
-    assert [entry.student_id for entry in entries] == ["Jane_Doe", "bob", "c_l", "jane_doe-2"]
-    assert [bool(entry.notes) for entry in entries] == [True, False, True, True]
-    assert "'Jane Doe'" in entries[0].notes[0]
+    found = entries(tmp_path)
+    assert [entry.student_id for entry in found] == ["Jane_Doe", "bob", "c_l", "jane_doe-2"]
+    assert [bool(entry.notes) for entry in found] == [True, False, True, True]
+    assert "'Jane Doe'" in found[0].notes[0]
 
 
 def test_unsafe_zip_members_are_skipped_and_reported(tmp_path):
@@ -302,7 +339,7 @@ def test_unsafe_zip_members_are_skipped_and_reported(tmp_path):
         "nnkit/../../up.py": b"boom",
     })
     target = tmp_path / "target" / "fcnet"
-    unpacked = unpack(find_entries(tmp_path)[0], MANIFEST, target)
+    unpacked = unpack(entries(tmp_path)[0], MANIFEST, target)
     assert sorted(unpacked.present) == ["FullyConnectedNets.ipynb", "nnkit/layers.py"]
     assert len([note for note in unpacked.notes if "unsafe zip member" in note]) == 3
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
@@ -315,7 +352,7 @@ def test_a_zip_of_the_whole_folder_is_unwrapped(tmp_path):
     make_zip(tmp_path / "alice.zip", {"fcnet/FullyConnectedNets.ipynb": notebook_bytes(),
                                       "fcnet/nnkit/optim.py": b"# mine\n",
                                       "fcnet/README.md": b"extra"})
-    unpacked = unpack(find_entries(tmp_path)[0], MANIFEST, tmp_path / "target")
+    unpacked = unpack(entries(tmp_path)[0], MANIFEST, tmp_path / "target")
     assert sorted(unpacked.present) == ["FullyConnectedNets.ipynb", "nnkit/optim.py"]
     assert "best_model.npz" in unpacked.missing
 
@@ -328,7 +365,7 @@ def test_only_handed_in_files_are_taken_from_a_folder(tmp_path):
     (student / "nnkit" / "layers.py").write_text("# mine\n")
     (student / "autograder" / "checks.py").write_text("# would shadow the hidden checks\n")
     (student / "numpy.py").write_text("# would shadow numpy\n")
-    unpack(find_entries(tmp_path / "subs")[0], MANIFEST, tmp_path / "target")
+    unpack(entries(tmp_path / "subs")[0], MANIFEST, tmp_path / "target")
     written = sorted(p.relative_to(tmp_path / "target").as_posix()
                      for p in (tmp_path / "target").rglob("*") if p.is_file())
     assert written == ["Dropout.ipynb", "nnkit/layers.py"]
@@ -337,7 +374,7 @@ def test_only_handed_in_files_are_taken_from_a_folder(tmp_path):
 def test_an_unreadable_notebook_is_graded_as_missing(tmp_path):
     make_zip(tmp_path / "dave.zip", {"Dropout.ipynb": b"{not json",
                                      "Optimizers.ipynb": notebook_bytes()})
-    unpacked = unpack(find_entries(tmp_path)[0], MANIFEST, tmp_path / "target")
+    unpacked = unpack(entries(tmp_path)[0], MANIFEST, tmp_path / "target")
     assert unpacked.present == ["Optimizers.ipynb"]
     assert any("Dropout.ipynb is not a readable notebook" in note for note in unpacked.notes)
 
@@ -345,7 +382,7 @@ def test_an_unreadable_notebook_is_graded_as_missing(tmp_path):
 def test_an_invalid_zip_raises_a_submission_error(tmp_path):
     (tmp_path / "eve.zip").write_bytes(b"PK but not really")
     with pytest.raises(SubmissionError, match="not a readable zip file"):
-        unpack(find_entries(tmp_path)[0], MANIFEST, tmp_path / "target")
+        unpack(entries(tmp_path)[0], MANIFEST, tmp_path / "target")
 
 
 # --- our nbgrader preprocessors and the configuration ------------------------------------

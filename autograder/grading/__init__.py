@@ -2,7 +2,9 @@
 
 Each piece has one job:
 
-    submissions.py    find the entries of a submissions folder; unpack one safely
+    intake/           read an LMS download (one reader per layout) to one entry per student
+    deadlines.py      due dates, extensions, the late policy: how late, and what it costs
+    submissions.py    one student's entry, and unpacking it safely
     course.py         the scratch nbgrader course folder a submission is graded in
     preprocessors.py  our steps in nbgrader's autograde pipeline (skip slow cells)
     task.py           grade ONE submission: a self-contained, picklable task -> result

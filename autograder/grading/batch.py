@@ -1,21 +1,25 @@
-"""`autograder grade <id>`: grade every entry of a submissions folder and record the results.
+"""`autograder grade <id>`: grade every submission of an LMS download and record the results.
 
-    graded = grade_folder(course_root, manifest, Path("downloads"), Path("out"), workers=2)
+    graded = grade_folder(course_root, manifest, Path("downloads"), Path("out"), workers=2,
+                          intake=IntakeOptions(lms="canvas", times=Path("times.csv")))
     graded.results, graded.paths.grades_csv, graded.max_score
 
-1. find the entries (one zip or folder per student) of the submissions folder;
+1. read the download (a folder, or a bulk zip unpacked into scratch) to one entry per
+   student (intake/), and work out each one's lateness (deadlines.py);
 2. build one scratch course template and register the assignment in OUT/gradebook.db;
 3. run one GradingTask per entry, in `workers` local processes;
 4. in this process, serially, as results arrive: record each in the gradebook and the CSV
    files and copy its feedback and autograded files; at the end write the report.
 
-The submissions folder is only read; all scratch work happens in a temporary folder.
+The download is only read; all scratch work happens in a temporary folder.
 """
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import shutil
 import tempfile
+import zoneinfo
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +30,18 @@ from .. import sandbox
 from ..manifest import Manifest
 from .class_grades import read_class_grades
 from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
+from .deadlines import Lateness, TimesFileError, assess, read_student_times
 from .graded_course import make_course_root
+from .intake import IntakeError, compile_name_pattern, open_download, read_download
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
 from .report import save_isolation, write_report
-from .submissions import Entry, compile_name_pattern, find_entries
+from .submissions import Entry
 from .task import GradingResult, GradingTask, Limits, grade_submission, unexpected_failure
 
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
+# The columns of --times and --extensions files (--times also reads Moodle's worksheet).
+TIME_COLUMNS = ("submitted_at", "Last modified (submission)")
+DUE_COLUMNS = ("due",)
 
 
 class GradingInputError(ValueError):
@@ -40,57 +49,83 @@ class GradingInputError(ValueError):
 
 
 @dataclass(frozen=True)
+class IntakeOptions:
+    """How to read the download and the students' deadlines."""
+    lms: str | None = None           # a layout of intake.LAYOUTS; None: detect it
+    name_pattern: str | None = None  # instead of a layout: how names carry ids and times
+    times: Path | None = None        # CSV of hand-in times: student_id, submitted_at
+    extensions: Path | None = None   # CSV of students' own due dates: student_id, due
+    timezone: str | None = None      # IANA zone of times written without one (default:
+                                     # the manifest due date's)
+
+
+@dataclass(frozen=True)
 class Graded:
-    results: list[GradingResult]  # one per entry of the submissions folder, in entry order
+    results: list[GradingResult]  # one per entry of the download, in entry order
     paths: OutputPaths
     max_score: float              # autograded points of the assignment
 
 
 def validate_inputs(submissions: Path, out: Path, data_dir: Path,
-                    name_pattern: str | None = None) -> None:
+                    intake: IntakeOptions = IntakeOptions()) -> None:
     """Raise GradingInputError naming the first problem with the command's inputs."""
-    if name_pattern is not None:
+    if intake.name_pattern is not None:
         try:
-            compile_name_pattern(name_pattern)
-        except ValueError as error:
+            compile_name_pattern(intake.name_pattern)
+        except IntakeError as error:
             raise GradingInputError(str(error)) from None
     if not submissions.exists():
         raise GradingInputError(f"the submissions folder {submissions} does not exist")
-    if not submissions.is_dir():
-        raise GradingInputError(f"{submissions} is not a folder: --submissions takes the folder "
-                                "holding one zip or folder per student")
+    if not (submissions.is_dir() or submissions.suffix.lower() == ".zip"):
+        raise GradingInputError(f"{submissions} is not a folder or .zip file: --submissions "
+                                "takes the LMS's download, unpacked or as it came")
     submissions, out = submissions.resolve(), out.resolve()
     if out == submissions or submissions in out.parents:
         raise GradingInputError(f"the output folder {out} is inside the submissions folder "
                                 f"{submissions}, which is never written to; choose another --out")
-    if not find_entries(submissions):
-        raise GradingInputError(f"{submissions} holds no submissions (expected one .zip file or "
-                                "folder per student)")
     if not (data_dir / DATA_MARKER).is_dir():
         raise GradingInputError(f"no {DATA_MARKER} in {data_dir}, so every notebook would fail "
                                 "to load its data; run `make data` or set NNKIT_DATA_DIR")
 
 
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
-                 workers: int = 1, limits: Limits = Limits(), name_pattern: str | None = None,
-                 only: list[str] | None = None, say=print) -> Graded:
-    """Grade every entry of `submissions` into `out`. name_pattern: how entry names carry
-    the student id and time (see submissions.py). only: grade just these students (their
-    ids as grading names them); everyone else's rows, files and TA scores in `out` stay."""
+                 workers: int = 1, limits: Limits = Limits(),
+                 intake: IntakeOptions = IntakeOptions(), only: list[str] | None = None,
+                 say=print) -> Graded:
+    """Grade every submission of the download `submissions` (a folder or a bulk zip) into
+    `out`; `intake` says how to read it and its deadlines. only: grade just these students
+    (their ids as grading names them); everyone else's rows, files and TA scores in `out`
+    stay."""
     data_dir = data_folder(course_root)
-    validate_inputs(submissions, out, data_dir, name_pattern)
-    entries = find_entries(submissions.resolve(), name_pattern)
-    if only is not None:
-        entries = chosen_entries(entries, only, submissions)
+    validate_inputs(submissions, out, data_dir, intake)
+    timezone = _timezone(intake.timezone, manifest)
+    try:
+        times = (read_student_times(intake.times, TIME_COLUMNS, timezone, required=False)
+                 if intake.times else {})
+        due_dates = (read_student_times(intake.extensions, DUE_COLUMNS, timezone, required=True)
+                     if intake.extensions else {})
+    except TimesFileError as error:
+        raise GradingInputError(str(error)) from None
     paths = OutputPaths(out.resolve())
-    paths.root.mkdir(parents=True, exist_ok=True)
 
     isolation = sandbox.status()
-    save_isolation(paths, isolation)
     say(isolation.description if isolation.confined else
         f"WARNING: {isolation.description}. See docs/SECURITY.md.")
     with tempfile.TemporaryDirectory(prefix=f"autograder-grade-{manifest.id}-") as scratch:
         scratch = Path(scratch)
+        try:
+            download = open_download(submissions.resolve(), scratch / "download")
+            read = read_download(download.folder, intake.lms, intake.name_pattern, timezone,
+                                 tuple(download.skipped))
+        except IntakeError as error:
+            raise GradingInputError(str(error)) from None
+        say(f"Reading {submissions}: {read.reason}")
+        for path, listed in ((intake.times, times), (intake.extensions, due_dates)):
+            _check_listed_students(path, listed, read.entries, say)
+        entries = read.entries if only is None else chosen_entries(read.entries, only, submissions)
+        say(f"Late policy ({manifest.path.name}): {manifest.late_policy.describe()}")
+        paths.root.mkdir(parents=True, exist_ok=True)
+        save_isolation(paths, isolation)
         say(f"Preparing a scratch course for {manifest.id} and registering it in "
             f"{paths.gradebook} ...")
         template = make_course_template(course_root, manifest, scratch / "template")
@@ -100,7 +135,8 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
             shutil.copy2(template / GRADEBOOK_FILE, paths.gradebook)
         max_score = autograded_max_score(paths.db_url, manifest.id)
         tasks = [GradingTask(entry, manifest, template, scratch / "tasks" / entry.student_id,
-                             data_dir, course_root.resolve(), limits)
+                             data_dir, course_root.resolve(),
+                             lateness_of(entry, manifest, times, due_dates), limits)
                  for entry in entries]
         say(f"Grading {len(tasks)} submission(s) from {submissions} with {workers} worker(s) ...")
         results = {}
@@ -132,6 +168,43 @@ def chosen_entries(entries: list[Entry], only: list[str], submissions: Path) -> 
             f"--only names {', '.join(map(repr, unknown))}, not a student of {submissions} "
             f"(its students: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})")
     return [by_id[student_id] for student_id in dict.fromkeys(only)]
+
+
+def lateness_of(entry: Entry, manifest: Manifest, times: dict[str, dt.datetime],
+                due_dates: dict[str, dt.datetime]) -> Lateness:
+    """The entry's lateness: its time from --times, else the LMS's; its due date from
+    --extensions, else the manifest's."""
+    extended = entry.student_id in due_dates
+    return assess(times.get(entry.student_id, entry.submitted),
+                  due_dates.get(entry.student_id, manifest.due), manifest.late_policy,
+                  extended_from=manifest.due if extended else None,
+                  marked_late_by=None if entry.student_id in times else entry.marked_late_by)
+
+
+def _timezone(name: str | None, manifest: Manifest) -> dt.tzinfo:
+    if name is None:
+        return manifest.due.tzinfo
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise GradingInputError(f"--timezone {name!r} is not a time zone name such as "
+                                "Europe/Berlin or America/New_York") from None
+
+
+def _check_listed_students(path: Path | None, listed: dict, entries: list[Entry], say) -> None:
+    """A file that names none of the download's students names them differently (e.g.
+    logins instead of the LMS's ids): an error. Some unknown ones: said, as a student with
+    an extension may not have handed in."""
+    unknown = sorted(set(listed) - {entry.student_id for entry in entries})
+    if not unknown:
+        return
+    examples = ", ".join(unknown[:3])
+    if len(unknown) == len(listed):
+        raise GradingInputError(
+            f"none of the {len(listed)} students in {path} is in the download (e.g. {examples}); "
+            f"the download's ids look like {', '.join(entry.student_id for entry in entries[:3])}")
+    say(f"Note: {len(unknown)} student(s) in {path} have no submission in the download: "
+        f"{examples}" + (" ..." if len(unknown) > 3 else ""))
 
 
 def run_tasks(tasks: list[GradingTask], workers: int):

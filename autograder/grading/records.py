@@ -1,7 +1,8 @@
 """Recording grading results in the output folder; only the parent process calls these.
 
     OUT/gradebook.db                      nbgrader gradebook: students, submissions, grades
-    OUT/grades.csv                        student_id, score, max_score, status
+    OUT/grades.csv                        student_id, name, score, max_score, submitted_at,
+                                          due, late, late_hours, late_penalty, status
     OUT/scores.csv                        student_id, notebook, grade_id, score, max_score,
                                           message (why points were lost)
     OUT/autograded/<student>/<id>/        autograded notebooks and modules (formgrader's layout)
@@ -27,9 +28,16 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 
+from .deadlines import Lateness, iso_utc
 from .task import GradingResult
 
-GRADES_FIELDS = ("student_id", "score", "max_score", "status")
+# grades.csv: the LMS's id and display name; autograded points; the hand-in time and the
+# student's due date (ISO 8601, UTC; submitted_at empty when unknown); late ("yes", "no",
+# or empty when unknown), late_hours (0 on time, empty when unknown) and late_penalty (the
+# share of the points taken away, 0 to 1: final = points x (1 - late_penalty)); a status
+# sentence. See deadlines.py.
+GRADES_FIELDS = ("student_id", "name", "score", "max_score", "submitted_at", "due", "late",
+                 "late_hours", "late_penalty", "status")
 SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score", "message")
 
 
@@ -130,8 +138,9 @@ def write_csvs(paths: OutputPaths, results: list[GradingResult], max_score: floa
     grades = [row for row in read_csv(paths.grades_csv) if row["student_id"] not in graded_now]
     scores = [row for row in read_csv(paths.scores_csv) if row["student_id"] not in graded_now]
     for result in results:
-        grades.append({"student_id": result.student_id, "score": _number(result.score),
-                       "max_score": _number(max_score), "status": result.status})
+        grades.append({"student_id": result.student_id, "name": result.name,
+                       "score": _number(result.score), "max_score": _number(max_score),
+                       **_lateness_columns(result.lateness), "status": result.status})
         scores.extend({"student_id": result.student_id, "notebook": cell.notebook,
                        "grade_id": cell.grade_id, "score": _number(cell.score),
                        "max_score": _number(cell.max_score), "message": cell.message}
@@ -139,6 +148,15 @@ def write_csvs(paths: OutputPaths, results: list[GradingResult], max_score: floa
     _write_csv(paths.grades_csv, GRADES_FIELDS, sorted(grades, key=lambda row: row["student_id"]))
     # Cells stay in notebook order within a student (the sort is stable).
     _write_csv(paths.scores_csv, SCORES_FIELDS, sorted(scores, key=lambda row: row["student_id"]))
+
+
+def _lateness_columns(lateness: Lateness | None) -> dict[str, str]:
+    if lateness is None:
+        return {}
+    return {"submitted_at": iso_utc(lateness.submitted_at), "due": iso_utc(lateness.due),
+            "late": {True: "yes", False: "no", None: ""}[lateness.late],
+            "late_hours": _number(lateness.late_hours),
+            "late_penalty": _number(lateness.penalty)}
 
 
 def copy_student_files(paths: OutputPaths, assignment: str, result: GradingResult) -> None:

@@ -17,6 +17,7 @@ from dataclasses import asdict
 
 from ..sandbox import SandboxStatus
 from .class_grades import ANSWER, ClassGrades, StudentGrade
+from .deadlines import TIME_UNKNOWN
 from .export import number
 from .records import OutputPaths
 
@@ -80,7 +81,8 @@ def _isolation_line(paths: OutputPaths) -> str:
 def attention_reasons(student: StudentGrade) -> list[str]:
     """Why a person should look at this student: the status when it is not plain "ok"
     (failed, flagged, late, missing files...), a late penalty, no autograded point."""
-    reasons = [] if student.status == "ok" else [student.status]
+    # A plain folder of zips records no hand-in time: nothing for a person to do about it.
+    reasons = [] if student.status in ("ok", f"ok, but: {TIME_UNKNOWN}") else [student.status]
     if student.late_penalty:
         reasons.append(f"late penalty {student.late_penalty:.0%}")
     if student.graded and student.autograded == 0:

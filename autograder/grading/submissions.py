@@ -1,23 +1,27 @@
-"""Finding the submissions in a folder and unpacking one of them safely.
+"""One student's submission: where its files are in the download, and unpacking them safely.
 
-A submissions folder (an LMS download) holds one entry per student: a zip written by
-collect_submission.py, or a folder. The student id is the entry's name without extension,
-made safe for nbgrader (letters, digits, '_' and '-'):
-
-    entries = find_entries(Path("downloads"))       # [Entry("alice", ...), ...], sorted
+    entry = Entry("123456", (Source(Path("dl/doejane_123456_789_fcnet_submission.zip")),))
     unpacked = unpack(entry, manifest, target)      # only the files the manifest names
 
-LMS downloads often name files with more than the id, and keep every resubmission, e.g.
-Canvas's `alice_12345_20261201T101500_fcnet.zip`. A name pattern (like nbgrader's
-ZipCollectApp.collect_file_pattern) is a regular expression with a `student_id` group and
-optionally a `timestamp` group: entries whose name matches take their id (and submission
-time) from it, others keep their stem. Of several entries with one id the newest is graded
-(by the timestamp group, else by file modification time) and its notes say so.
+Which entries a download holds, and when each was handed in, is read by `intake` (one
+reader per LMS layout). An entry's sources are the files and folders of the download that
+make up one student's submission, oldest upload first: a zip (collect_submission.py's, or
+any), a folder, or a loose file (a notebook or module uploaded on its own, under the name
+the student gave it). A zip inside a folder is opened too: Moodle keeps the uploaded zip in
+the student's folder.
 
-Only the files students hand in (the manifest's notebooks, student modules and artifacts)
-are taken from a submission, each written to its own path under the target: nothing a
+Each file the manifest names is looked for in all the sources:
+- at its own path (nnkit/layers.py in a zip or folder);
+- below wrapping folders (fcnet/nnkit/layers.py: a zipped or nested folder);
+- by its file name, when no other file of the manifest has that name: a loose layers.py,
+  or layers-1.py and layers (1).py, as LMSs number re-uploads and browsers repeated downloads.
+Of several candidates, the one in the newest source wins; within a source, its own path
+beats a nested one, which beats a name; then the least nested, then the highest copy
+number. The notes say so when the candidates' contents differ.
+
+Only those files are taken, each written to its own path under the target: nothing a
 student adds can shadow a module the grader imports, and no member name decides where a
-file is written. The submissions folder is only ever read.
+file is written. The download is only ever read.
 """
 from __future__ import annotations
 
@@ -25,20 +29,22 @@ import datetime as dt
 import re
 import stat
 import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import nbformat
-from dateutil import parser as date_parser
 
 from ..manifest import Manifest
 
 # A file of a submission larger than this is skipped (a zip bomb, or data that was never
 # meant to be handed in); nbgrader's own copy limit is 100 MB too.
 MAX_FILE_BYTES = 100 * 1024 * 1024
-_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 # Files archivers and file managers add, never a student's work.
-_JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
+JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
+# "layers-1.py" (an LMS's re-upload) and "layers (1).py" (a browser's repeated download).
+_COPY_NUMBER = re.compile(r"(?P<stem>.+?)(?:-(?P<dash>\d+)| \((?P<paren>\d+)\))(?P<suffix>\.[^.]+)")
 
 
 class SubmissionError(ValueError):
@@ -46,19 +52,31 @@ class SubmissionError(ValueError):
 
 
 @dataclass(frozen=True)
-class Entry:
-    student_id: str              # safe for nbgrader, unique in the folder
-    path: Path                   # the zip file or folder
-    notes: tuple[str, ...] = ()  # e.g. that the id was changed from the file name
-    submitted: dt.datetime | None = None  # from the name pattern's timestamp, else None
+class Source:
+    path: Path        # a zip, folder or loose file in the download
+    name: str = ""    # the name the student uploaded it under, without the LMS's additions
 
     @property
-    def submitted_at(self) -> dt.datetime:
-        """When it was handed in: the name's timestamp, else the file's modification time
-        (an LMS download keeps no upload time), in UTC."""
-        if self.submitted is not None:
-            return self.submitted
-        return dt.datetime.fromtimestamp(self.path.stat().st_mtime, tz=dt.timezone.utc)
+    def upload_name(self) -> str:
+        return self.name or self.path.name
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One student's submission, as the download holds it."""
+    student_id: str                           # safe for nbgrader, unique in the download
+    sources: tuple[Source, ...] = ()          # oldest upload first
+    name: str = ""                            # the LMS's display name of the student
+    submitted: dt.datetime | None = None      # hand-in time the LMS recorded (UTC)
+    marked_late_by: str | None = None         # an LMS that flagged it late without a time
+    notes: tuple[str, ...] = ()               # e.g. which of several submissions is graded
+    problem: str | None = None                # why it cannot be graded at all
+
+    @property
+    def label(self) -> str:
+        """The download's names for it, e.g. "doejane_123456_789_fcnet_submission.zip"."""
+        names = [source.path.name for source in self.sources]
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 @dataclass
@@ -68,86 +86,121 @@ class Unpacked:
     notes: list[str] = field(default_factory=list)    # unsafe members, unreadable notebooks
 
 
-def find_entries(folder: Path, name_pattern: str | None = None) -> list[Entry]:
-    """Every entry of a submissions folder (hidden files aside), one per student, sorted by
-    student id. `name_pattern`: see the module docstring."""
-    pattern = compile_name_pattern(name_pattern) if name_pattern else None
-    candidates = {}  # student id as named -> [(path, timestamp)]
-    for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or path.name in _JUNK:
-            continue
-        stem = path.name if path.is_dir() else path.stem
-        match = pattern.fullmatch(path.name) if pattern else None
-        student_id = match["student_id"] if match else stem
-        timestamp = _timestamp(match) if match else None
-        candidates.setdefault(student_id, []).append((path, timestamp))
-
-    entries, taken = [], set()
-    for named_id in sorted(candidates):
-        versions = candidates[named_id]
-        path, timestamp = max(versions, key=lambda version: _submitted(*version))
-        notes = []
-        if len(versions) > 1:
-            others = ", ".join(sorted(other.name for other, _ in versions if other != path))
-            notes.append(f"graded {path.name}, the newest of {len(versions)} submissions "
-                         f"(ignored {others})")
-        student_id = _UNSAFE_CHARACTERS.sub("_", named_id).strip("_") or "student"
-        unique_id, number = student_id, 2
-        while unique_id.lower() in taken:  # case-insensitively: ids become folder names
-            unique_id, number = f"{student_id}-{number}", number + 1
-        taken.add(unique_id.lower())
-        if unique_id != named_id:
-            why = "another entry has that id" if student_id == named_id else "the name is not a safe id"
-            notes.insert(0, f"student id changed from {named_id!r} to {unique_id!r} ({why})")
-        entries.append(Entry(unique_id, path, tuple(notes), timestamp))
-    return sorted(entries, key=lambda entry: entry.student_id)
-
-
-def compile_name_pattern(name_pattern: str) -> re.Pattern:
-    """The compiled pattern; ValueError saying what is wrong with it."""
-    try:
-        pattern = re.compile(name_pattern)
-    except re.error as error:
-        raise ValueError(f"the name pattern {name_pattern!r} is not a regular expression ({error})") from None
-    if "student_id" not in pattern.groupindex:
-        raise ValueError(f"the name pattern {name_pattern!r} has no (?P<student_id>...) group")
-    return pattern
-
-
-def _timestamp(match: re.Match) -> dt.datetime | None:
-    text = match.groupdict().get("timestamp")
-    if not text:
-        return None
-    try:
-        moment = date_parser.parse(text)
-    except (ValueError, OverflowError):
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
-
-
-def _submitted(path: Path, timestamp: dt.datetime | None) -> dt.datetime:
-    return timestamp or dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
-
-
 def unpack(entry: Entry, manifest: Manifest, target: Path) -> Unpacked:
     """Write the handed-in files of `entry` under target (created); raise SubmissionError
-    when the entry is neither a readable zip nor a folder."""
-    if entry.path.is_dir() and not entry.path.is_symlink():
-        return _write_wanted(*_folder_files(entry.path), manifest, target)
-    if entry.path.suffix.lower() != ".zip" or not entry.path.is_file():
-        raise SubmissionError("neither a .zip file nor a folder")
-    try:
-        archive = zipfile.ZipFile(entry.path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise SubmissionError(f"not a readable zip file ({error})") from None
-    with archive:
-        return _write_wanted(*_zip_files(archive), manifest, target)
-
-
-def _write_wanted(files: dict, notes: list[str], manifest: Manifest, target: Path) -> Unpacked:
-    """Write each handed-in file of `files` ({path: reader}) to its manifest path."""
+    when nothing of it can be read."""
+    if entry.problem is not None:
+        raise SubmissionError(entry.problem)
+    if not entry.sources:
+        raise SubmissionError("no files")
     wanted = manifest.notebooks + manifest.student_modules + manifest.artifacts
-    files = _without_wrapper_folder(files, wanted)
+    notes, failures = [], []
+    with ExitStack() as open_zips:
+        files = []
+        for order, source in enumerate(entry.sources):
+            files += _source_files(source, order, open_zips, notes, failures)
+        if not files and failures:
+            only = len(entry.sources) == 1 and failures[0][0] == entry.sources[0].path.name
+            raise SubmissionError(failures[0][1] if only else
+                                  f"{failures[0][0]} is {failures[0][1]}")
+        notes += [f"skipped {origin}: {why}" for origin, why in failures]
+        return _write_wanted(_choose(files, wanted, notes), notes, wanted, target)
+
+
+@dataclass(frozen=True)
+class _File:
+    path: str                      # inside its source, e.g. "fcnet/nnkit/layers.py"
+    read: Callable[[], bytes]
+    origin: str                    # the source's name in the download, for notes
+    order: int                     # of its source: higher is newer
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/")
+
+
+def _source_files(source: Source, order: int, open_zips: ExitStack, notes: list[str],
+                  failures: list[tuple[str, str]]) -> list[_File]:
+    path, origin = source.path, source.path.name
+    if path.is_symlink():
+        notes.append(f"skipped symbolic link {origin!r}")
+        return []
+    if path.is_dir():
+        files, skipped = _folder_files(path)
+        notes += skipped
+        found = []
+        for relative, read in files.items():
+            if relative.lower().endswith(".zip"):
+                found += _zip_files(path / relative, f"{origin}/{relative}", order, open_zips,
+                                    notes, failures)
+            else:
+                found.append(_File(relative, read, origin, order))
+        return found
+    if source.upload_name.lower().endswith(".zip"):
+        return _zip_files(path, origin, order, open_zips, notes, failures)
+    return [_File(source.upload_name, _file_reader(path), origin, order)]
+
+
+def _zip_files(path: Path, origin: str, order: int, open_zips: ExitStack, notes: list[str],
+               failures: list[tuple[str, str]]) -> list[_File]:
+    try:
+        archive = open_zips.enter_context(zipfile.ZipFile(path))
+    except (zipfile.BadZipFile, OSError) as error:
+        failures.append((origin, f"not a readable zip file ({error})"))
+        return []
+    members, skipped = _zip_members(archive)
+    notes += skipped
+    return [_File(member, read, origin, order) for member, read in members.items()]
+
+
+def _choose(files: list[_File], wanted: tuple[str, ...], notes: list[str]) -> dict:
+    """{manifest path: reader} of the file graded for each manifest path found."""
+    names = [PurePosixPath(path).name for path in wanted]
+    chosen = {}
+    for path, name in zip(wanted, names):
+        # (how well it matches: 2 own path, 1 below folders, 0 by name; the file)
+        candidates = [(2 if file.path == path else 1 if file.path.endswith("/" + path) else 0,
+                       file) for file in files
+                      if file.path == path or file.path.endswith("/" + path)
+                      or (names.count(name) == 1
+                          and _without_copy_number(PurePosixPath(file.path).name) == name)]
+        if not candidates:
+            continue
+        _, best = max(candidates, key=lambda candidate: (
+            candidate[1].order, candidate[0], -candidate[1].depth,
+            _copy_number(candidate[1].path), candidate[1].path))
+        chosen[path] = best.read
+        if len({_content(file) for _, file in candidates}) > 1:
+            others = ", ".join(sorted(_where(file) for _, file in candidates if file is not best))
+            notes.append(f"{path}: graded {_where(best)}, the newest of {len(candidates)} "
+                         f"different copies (not {others})")
+    return chosen
+
+
+def _where(file: _File) -> str:
+    return file.origin if file.path == file.origin else f"{file.path} in {file.origin}"
+
+
+def _without_copy_number(name: str) -> str:
+    match = _COPY_NUMBER.fullmatch(name)
+    return match["stem"] + match["suffix"] if match else name
+
+
+def _copy_number(path: str) -> int:
+    match = _COPY_NUMBER.fullmatch(PurePosixPath(path).name)
+    return int(match["dash"] or match["paren"]) if match else 0
+
+
+def _content(file: _File) -> bytes | None:
+    try:
+        return file.read()
+    except _Unreadable:
+        return None
+
+
+def _write_wanted(files: dict, notes: list[str], wanted: tuple[str, ...],
+                  target: Path) -> Unpacked:
+    """Write each handed-in file of `files` ({manifest path: reader}) to its path."""
     unpacked = Unpacked(notes=notes)
     target.mkdir(parents=True, exist_ok=True)
     for path in wanted:
@@ -178,7 +231,7 @@ class _Unreadable(Exception):
 _TOO_LARGE = f"larger than {MAX_FILE_BYTES // 2**20} MB"
 
 
-def _zip_files(archive: zipfile.ZipFile):
+def _zip_members(archive: zipfile.ZipFile):
     """{member path: reader} of a zip's regular files, and notes on the members skipped."""
     files, notes = {}, []
     for info in archive.infolist():
@@ -192,7 +245,7 @@ def _zip_files(archive: zipfile.ZipFile):
         if stat.S_ISLNK(info.external_attr >> 16):
             notes.append(f"skipped symbolic link {info.filename!r}")
             continue
-        if any(part in _JUNK for part in parts):
+        if any(part in JUNK for part in parts):
             continue
         files[PurePosixPath(*parts).as_posix()] = _zip_reader(archive, info)
     return files, notes
@@ -218,7 +271,7 @@ def _folder_files(folder: Path):
     files, notes = {}, []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
-        if any(part in _JUNK for part in PurePosixPath(relative).parts):
+        if any(part in JUNK for part in PurePosixPath(relative).parts):
             continue
         if path.is_symlink():
             notes.append(f"skipped symbolic link {relative!r}")
@@ -233,18 +286,6 @@ def _file_reader(path: Path):
             raise _Unreadable(_TOO_LARGE)
         return path.read_bytes()
     return read
-
-
-def _without_wrapper_folder(files: dict, wanted: tuple[str, ...]) -> dict:
-    """Drop one top-level folder that holds everything (a student zipped the folder itself
-    instead of running collect_submission.py)."""
-    if any(path in files for path in wanted):
-        return files
-    tops = {PurePosixPath(path).parts[0] for path in files}
-    if len(tops) != 1 or not all("/" in path for path in files):
-        return files
-    (top,) = tops
-    return {path[len(top) + 1:]: reader for path, reader in files.items()}
 
 
 def _is_notebook(data: bytes) -> bool:

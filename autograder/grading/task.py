@@ -13,7 +13,6 @@ caller records the results.
 """
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import tempfile
 import time
@@ -27,6 +26,7 @@ from nbgrader.api import Gradebook
 from ..manifest import Manifest
 from .course import (GRADEBOOK_FILE, Finished, NbgraderError, last_error, nbgrader_env,
                      run_nbgrader)
+from .deadlines import Lateness
 from .flags import flag_grader_access
 from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder
 from .kernel import DEFAULT_VERDICT_WAIT, kernel_for_submission
@@ -37,6 +37,7 @@ from .submissions import Entry, SubmissionError, unpack
 OK = "ok"
 FAILED = "failed"
 _MESSAGE_LENGTH = 200
+NBGRADER_TIME = "%Y-%m-%d %H:%M:%S.%f %Z"  # how nbgrader writes timestamp.txt
 FEEDBACK_TIMEOUT = 300.0  # seconds for generate_feedback (renders HTML; runs no student code)
 
 
@@ -58,6 +59,7 @@ class GradingTask:
     scratch: Path           # this task's own folder (must not exist yet)
     data_dir: Path          # the datasets folder the notebooks load (NNKIT_DATA_DIR)
     course_root: Path       # the course whose `autograder` package runs the hidden checks
+    lateness: Lateness      # when it was handed in and due, and what lateness costs
     limits: Limits = Limits()
 
 
@@ -74,13 +76,15 @@ class CellResult:
 @dataclass(frozen=True)
 class GradingResult:
     student_id: str
-    entry_name: str                         # file or folder name in the submissions folder
+    entry_name: str                         # the download's names for it (Entry.label)
     status: str                             # "ok", "ok, but: ...", or "failed: ..."
     cells: tuple[CellResult, ...] = ()      # empty when the submission could not be graded
     timestamp: str | None = None            # as written to timestamp.txt
     autograded_dir: Path | None = None      # autograded notebooks and modules (in scratch)
     feedback_files: tuple[Path, ...] = ()   # one HTML page per notebook (in scratch)
     seconds: float = 0.0
+    name: str = ""                          # the LMS's display name of the student
+    lateness: Lateness | None = None        # when handed in and due; what lateness costs
 
     @property
     def graded(self) -> bool:
@@ -100,11 +104,13 @@ def grade_submission(task: GradingTask) -> GradingResult:
     """Grade one submission; every problem ends up in the result's status, never raised."""
     started = time.perf_counter()
     entry, assignment = task.entry, task.manifest.id
-    notes = list(entry.notes)  # things the instructor should know, even when all went well
+    # Things the instructor should know, even when all went well.
+    notes = [*entry.notes, *filter(None, [task.lateness.note])]
 
     def failed(reason: str, **details) -> GradingResult:
-        return GradingResult(entry.student_id, entry.path.name, _status(notes, reason),
-                             seconds=time.perf_counter() - started, **details)
+        return GradingResult(entry.student_id, entry.label, _status(notes, reason),
+                             seconds=time.perf_counter() - started, name=entry.name,
+                             lateness=task.lateness, **details)
 
     course = task.scratch / "course"
     shutil.copytree(task.course_template, course)
@@ -122,11 +128,10 @@ def grade_submission(task: GradingTask) -> GradingResult:
     release = task.course_root / "release" / assignment
     notes += filter(None, (recover_metadata(submitted / name, release / name)
                            for name in task.manifest.notebooks if (submitted / name).is_file()))
-    submitted_at = entry.submitted_at
-    timestamp = submitted_at.strftime("%Y-%m-%d %H:%M:%S.%f %Z")  # nbgrader's format
-    (submitted / "timestamp.txt").write_text(timestamp + "\n", encoding="utf-8")
-    if submitted_at > task.manifest.due:
-        notes.append(late_note(submitted_at, task.manifest.due))
+    timestamp = None  # unknown: nbgrader's gradebook gets no time either
+    if task.lateness.submitted_at is not None:
+        timestamp = task.lateness.submitted_at.strftime(NBGRADER_TIME)
+        (submitted / "timestamp.txt").write_text(timestamp + "\n", encoding="utf-8")
 
     checked = assemble_checked_folder(submitted, course / "source" / assignment, task.manifest,
                                       task.scratch / "checked")
@@ -166,8 +171,9 @@ def grade_submission(task: GradingTask) -> GradingResult:
         notes.append(f"no feedback: {error}")
     feedback_files = tuple(sorted((course / "feedback" / entry.student_id / assignment)
                                   .glob("*.html")))
-    return GradingResult(entry.student_id, entry.path.name, _status(notes), tuple(cells),
-                         timestamp, autograded, feedback_files, time.perf_counter() - started)
+    return GradingResult(entry.student_id, entry.label, _status(notes), tuple(cells),
+                         timestamp, autograded, feedback_files, time.perf_counter() - started,
+                         entry.name, task.lateness)
 
 
 def _autograde(task: GradingTask, course: Path, autograded: Path, verdicts_file: Path) -> Finished:
@@ -279,21 +285,11 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MESSAGE_LENGTH else text[: _MESSAGE_LENGTH - 3] + "..."
 
 
-def late_note(submitted_at: dt.datetime, due: dt.datetime) -> str:
-    """"late: handed in 2026-12-20 10:00 UTC, 2 days 10 h after the due date (...)"."""
-    late = submitted_at - due
-    hours = late.seconds // 3600
-    amount = (f"{late.days} day(s) {hours} h" if late.days else
-              f"{hours} h {late.seconds % 3600 // 60} min" if hours else
-              f"{max(1, late.seconds // 60)} min")
-    return (f"late: handed in {submitted_at:%Y-%m-%d %H:%M} UTC, {amount} after the due date "
-            f"({due.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC)")
-
-
 def unexpected_failure(task: GradingTask, error: BaseException) -> GradingResult:
     """The result for a task that crashed (a bug, or a worker process that died), so one
     submission never stops a batch."""
-    status = _status(list(task.entry.notes),
+    status = _status([*task.entry.notes, *filter(None, [task.lateness.note])],
                      f"grading crashed ({type(error).__name__}: {error})")
-    return GradingResult(task.entry.student_id, task.entry.path.name, status)
+    return GradingResult(task.entry.student_id, task.entry.label, status,
+                         name=task.entry.name, lateness=task.lateness)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..grading.deadlines import LatePolicy
 from ..manifest import Manifest
 
 _BLOCK = re.compile(
@@ -59,12 +60,12 @@ def generated_blocks(manifest: Manifest, points: list[NotebookPoints],
     todo maps each student module to the functions students complete in it, in file order.
     """
     due = f"{manifest.due:%Y-%m-%d %H:%M} {_utc_offset(manifest)}"
-    summary = (
-        f"# {manifest.title}\n\n"
-        f"**Due:** {due}  \n"
-        f"**Hand in:** `{manifest.submission_zip}`, made by `python collect_submission.py`  \n"
-        f"**Colab folder:** `My Drive/{manifest.colab_folder}`\n"
-    )
+    lines = [f"# {manifest.title}\n", f"**Due:** {due}  "]
+    if manifest.late_policy != LatePolicy():
+        lines.append(f"**Late:** {manifest.late_policy.describe()}  ")
+    lines += [f"**Hand in:** `{manifest.submission_zip}`, made by `python collect_submission.py`  ",
+              f"**Colab folder:** `My Drive/{manifest.colab_folder}`"]
+    summary = "\n".join(lines) + "\n"
     todo_list = "".join(f"- `{module}`: {', '.join(f'`{name}`' for name in names)}\n"
                         for module, names in todo.items())
     return {"summary": summary, "todo": todo_list, "points": _points_table(points)}

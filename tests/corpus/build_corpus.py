@@ -49,7 +49,7 @@ NOTEBOOK = "FullyConnectedNets.ipynb"
 LAYERS, FC_NET, OPTIM = "nnkit/layers.py", "nnkit/classifiers/fc_net.py", "nnkit/optim.py"
 KEPT = (NOTEBOOK, LAYERS, FC_NET, OPTIM, "best_model.npz")
 
-# --name-pattern for the LMS-named entries (Canvas style: <login>_<user number>_<time>_<file>).
+# --name-pattern for the entries named with a hand-in time (<login>_<number>_<time>_<file>).
 # Entries whose name does not match it keep their file stem as the student id.
 NAME_PATTERN = r"(?P<student_id>[A-Za-z0-9]+)_\d+_(?P<timestamp>\d{8}T\d{6})_.*"
 MARKER_PREFIX = "corpus-escape-"  # every file a hostile case tries to plant starts with this
@@ -154,7 +154,6 @@ class Case:
     expect: Expectation | None         # None: superseded by another entry of the student
     entry: str                         # file name in the submissions folder
     student_id: str                    # its row in grades.csv
-    submitted: str                     # "on time", "late" or an ISO time: the file's mtime
 
     @property
     def shows(self) -> str:
@@ -164,12 +163,11 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(expect: Expectation | None, entry: str | None = None, student_id: str | None = None,
-         submitted: str = "on time"):
+def case(expect: Expectation | None, entry: str | None = None, student_id: str | None = None):
     """Register the decorated function as a case of the corpus."""
     def register(build):
         CASES.append(Case(build.__name__, build, expect, entry or f"{build.__name__}.zip",
-                          student_id or build.__name__, submitted))
+                          student_id or build.__name__))
         return build
     return register
 
@@ -279,7 +277,8 @@ def reference_function(files: dict[str, bytes], module: str, function: str):
 
 @case(Expectation(status_starts="ok", status_lacks=(LATE, FLAGGED, KERNEL_DIED)))
 def control(ctx):
-    """The reference solution trimmed like every other entry: the baseline, on time."""
+    """The reference solution trimmed like every other entry: the baseline. Like every entry
+    it is dated after the due date (as a download is), and it is not marked late."""
     return ctx.control
 
 
@@ -478,9 +477,11 @@ def huge_output(ctx):
 
 
 # 11. late
-@case(Expectation(status_has=(LATE,)), submitted="late")
+@case(Expectation(status_has=(LATE,)), student_id="late",
+      entry=f"late_1_{MANIFEST.due + dt.timedelta(days=3):%Y%m%dT%H%M%S}_fcnet.zip")
 def late(ctx):
-    """The control, last modified 3 days after the due date: marked late, scores as control."""
+    """The control, named with a hand-in time 3 days after the due date: marked late, scores
+    as control."""
     return ctx.control
 
 
@@ -582,16 +583,14 @@ def attacks(ctx):
 
 
 # 13. two submissions of one student, named by the LMS
-@case(None, entry="alice_12345_20261201T101500_fcnet.zip", student_id="alice",
-      submitted="2026-12-01T10:15:00+00:00")
+@case(None, entry="alice_12345_20261201T101500_fcnet.zip", student_id="alice")
 def alice_first(ctx):
     """alice's first submission (the control): superseded by her second."""
     return ctx.control
 
 
 @case(Expectation(status_has=(NEWEST,), loses=frozenset({"fc_adam"})),
-      entry="alice_12345_20261202T091500_fcnet.zip", student_id="alice",
-      submitted="2026-12-02T09:15:00+00:00")
+      entry="alice_12345_20261202T091500_fcnet.zip", student_id="alice")
 def alice_second(ctx):
     """alice's second submission, the control with adam undone: the newest is graded, so
     fc_adam scores 0."""
@@ -611,14 +610,6 @@ class Corpus:
         return [case_ for case_ in self.cases if case_.expect is not None]
 
 
-def modification_time(submitted: str, manifest: Manifest) -> dt.datetime:
-    if submitted == "on time":
-        return manifest.due - dt.timedelta(days=7)
-    if submitted == "late":
-        return manifest.due + dt.timedelta(days=3)
-    return dt.datetime.fromisoformat(submitted)
-
-
 def build_corpus(folder: Path, cache_dir: Path, course_root: Path = REPO,
                  manifest: Manifest = MANIFEST, say=print) -> Corpus:
     """Write every case into `folder` (created; must not hold entries already)."""
@@ -630,10 +621,10 @@ def build_corpus(folder: Path, cache_dir: Path, course_root: Path = REPO,
                       f"{MARKER_PREFIX}{uuid.uuid4().hex}", course_root, manifest)
     folder.mkdir(parents=True, exist_ok=True)
     corpus = Corpus(folder, context.marker)
+    downloaded = (manifest.due + dt.timedelta(days=10)).timestamp()  # after the deadline
     for case_ in CASES:
         path = write_zip(Sample(case_.name, case_.build(context)), folder / case_.entry)
-        when = modification_time(case_.submitted, manifest).timestamp()
-        os.utime(path, (when, when))
+        os.utime(path, (downloaded, downloaded))
         corpus.cases.append(case_)
     return corpus
 
