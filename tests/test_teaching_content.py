@@ -139,7 +139,7 @@ def test_every_question_has_an_answer_cell_and_a_format_check_named_alike():
     for name, question, answer, choice in found:
         variable = f"inline_{question}_answer"
         assert grade_id(answer) == f"{PREFIX_OF[name]}_{question}_answer"
-        assert answer.source.splitlines()[0].startswith(f"# {variable}: ")
+        assert answer.source.splitlines()[0].startswith(f"# Set {variable} to ")
         assert "Write it in place of the raise below, then run this cell." in answer.source
         assert answer.source.rstrip().endswith("raise NotImplementedError()"), name
         assert choice.source.splitlines()[0] == FORMAT_ONLY, (name, question)
