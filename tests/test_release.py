@@ -1,10 +1,13 @@
-"""The student release: stripping solutions, the manifest, the handout, verification,
-collect_submission.py, and the committed release/fcnet being what `autograder release` builds.
+"""The student release: stripping solutions, the manifest, the handout, verification (no
+solution given away, in code or in prose), collect_submission.py, and the committed
+release/fcnet being what `autograder release` builds.
 
 Everything here is fast except test_committed_release_is_up_to_date, which runs nbgrader.
+What the release teaches (TODOs, notebooks' guidance, questions): test_teaching_content.py.
 """
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,9 +21,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.manifest import ManifestError, load_manifest, manifest_path
 from autograder.release.paths import assignment_files
-from autograder.release.handout import HandoutError, fill_blocks, notebook_points
+from autograder.release.handout import HandoutError, fill_blocks, notebook_points, student_handout
+from autograder.release.leaks import normalize, spelled_out_gradients, statement_values
 from autograder.release.strip import StripError, strip_solutions
-from autograder.release.verify import read_chunks, secret_lines, verify_release
+from autograder.release.verify import (read_chunks, secret_expressions, secret_lines,
+                                       verify_release)
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "source" / "fcnet"
@@ -198,20 +203,73 @@ def test_fill_blocks_rewrites_only_the_generated_blocks():
         fill_blocks(text, {"points": "", "todo": ""}, "README.md")
 
 
+def test_the_students_handout_keeps_no_html_comment():
+    text = ("<!-- For instructors:\nregenerated blocks. -->\n<!-- BEGIN GENERATED summary: x -->\n"
+            "# Title\n<!-- END GENERATED summary -->\n\nText <!-- aside --> here.\n")
+    assert student_handout(text) == "# Title\n\nText here.\n"
+
+
 # --- what verification counts as a leak ----------------------------------------------------
 
-def test_a_solution_line_spelled_out_by_the_todo_comment_is_not_a_secret(tmp_path):
+def test_solution_text_is_secret_even_when_prose_spells_it_out_but_not_when_given_code_has_it(
+        tmp_path):
     (tmp_path / "mod.py").write_text(textwrap.dedent('''
-        def f(x, w):
-            # TODO: set out = x @ w.
+        def f(x_centered, std):
+            """Return x_hat = x_centered / std."""
+            # TODO: set x_hat = x_centered / std.
             ### BEGIN SOLUTION
-            out = x @ w
-            scaled = np.exp(out - out.max())
+            x_hat = x_centered / std
+            scaled = np.exp(x_hat - x_hat.max())
             ### END SOLUTION
-            return out
+            return scaled
+
+        def given(x_hat):
+            scaled = np.exp(x_hat - x_hat.max())
+            return scaled
         '''))
-    assert secret_lines(read_chunks(tmp_path, "mod.py")) == {
-        "scaled = np.exp(out - out.max())": "mod.py:6"}
+    chunks = read_chunks(tmp_path, "mod.py")
+    assert secret_lines(chunks) == {"x_hat = x_centered / std": "mod.py:6"}
+    assert secret_expressions(chunks) == {"x_centered/std": "mod.py:6"}
+
+
+def test_statement_values_ignore_spaces_quotes_np_and_what_computes_nothing():
+    code = textwrap.dedent('''
+        std = np.sqrt(batch_var + eps)
+        config['m'] = beta1 * config['m'] + (1 - beta1) * dw
+        mask = None
+        out = x
+        inline_q1_answer = {1, 2}
+        dx[rows, y] -= 1
+        %timeit out = gamma * x_hat + beta
+        ''')
+    assert statement_values(code) == [("sqrt(batch_var+eps)", 2),
+                                      ('beta1*config["m"]+(1-beta1)*dw', 3)]
+    assert normalize("np.sqrt( var +\n eps )") == normalize("sqrt(var+eps)")
+
+
+def test_a_gradient_given_a_value_in_a_backward_pass_or_a_loss_is_found():
+    found = spelled_out_gradients(textwrap.dedent('''
+        def dropout_backward(dout, cache):
+            """Backward pass.
+
+            Returns:
+            - dx: Gradient with respect to x, of the shape of dout; dx == 0 where dropped.
+            """
+            # TODO: set dx = dout * mask.
+            return dout
+
+        class Net:
+            def loss(self, X, y=None):
+                """Inputs: X of shape (N, d_1, ..., d_k) with d_1 * ... * d_k = D."""
+                # TODO: grads['W1'] = dW1 + self.reg * W1
+                return 0
+
+        def dropout_forward(x, p):
+            # TODO: dx = 1 is not a gradient of a forward pass.
+            return x
+        '''))
+    assert found == [(8, "dropout_backward", "dx = dout * mask."),
+                     (14, "Net.loss", "grads['W1'] = dW1 + self.reg * W1")]
 
 
 # --- collect_submission.py ---------------------------------------------------------------
@@ -229,16 +287,41 @@ def collect(folder: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
+def question_ids(folder: Path) -> list[tuple[str, str]]:
+    """(notebook, "q1") of every inline question, from the notebooks' grade ids."""
+    return [(name, cell.metadata.nbgrader["grade_id"].split("_")[1])
+            for name in MANIFEST.notebooks
+            for cell in nbformat.read(folder / name, as_version=4).cells
+            if cell.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_answer")]
+
+
 @needs_release
-def test_collect_submission_zips_the_work_and_names_what_is_missing(student_copy):
+def test_collect_submission_lists_everything_missing_from_an_untouched_release(student_copy):
     result = collect(student_copy)
     assert result.returncode == 0, result.stdout + result.stderr
     with zipfile.ZipFile(student_copy / "fcnet_submission.zip") as archive:
         assert sorted(archive.namelist()) == sorted(MANIFEST.notebooks + MANIFEST.student_modules)
-    assert "MISSING (1)" in result.stdout and "best_model.npz" in result.stdout
-    # The release's notebooks were never run: collect says so for each of them.
-    for notebook in MANIFEST.notebooks:
-        assert f"{notebook} has no outputs" in result.stdout
+    out = result.stdout
+    assert "best_model.npz: a notebook saves it" in out
+    todo = list(dict.fromkeys((module, function) for module in MANIFEST.student_modules
+                              for function, _ in stubs(ast.parse((student_copy / module).read_text()))))
+    assert len(todo) == 25
+    for module, function in todo:
+        assert re.search(rf"^  {re.escape(module)}:\d+: {re.escape(function)} still raises "
+                         "NotImplementedError$", out, re.M), (module, function)
+    questions = question_ids(student_copy)
+    assert len(questions) == 11
+    for notebook, question in questions:
+        where = f"{notebook}, inline question {question[1:]}"
+        assert f"{where}: inline_{question}_answer is not set" in out
+        assert f"{where}: the explanation still says YOUR ANSWER HERE" in out
+    assert out.count("still raises NotImplementedError (# TODO") == 5  # training cells
+    for notebook in MANIFEST.notebooks:  # never run
+        assert f"{notebook}: has no outputs" in out
+    expected = 1 + len(todo) + 2 * len(questions) + 5 + len(MANIFEST.notebooks)
+    assert out.rstrip().splitlines()[-1] == (
+        f"NOT COMPLETE: {expected} item(s) above still need work; fix them, run this script "
+        "again, then hand in fcnet_submission.zip.")
 
 
 @needs_release
@@ -249,6 +332,7 @@ def test_collect_submission_from_a_notebook_cell_includes_saved_artifacts(studen
                             capture_output=True, text=True, timeout=60)
     assert "exit 0" in result.stdout, result.stdout + result.stderr
     assert "MISSING" not in result.stdout
+    assert "best_model.npz: does not load (" in result.stdout
     with zipfile.ZipFile(student_copy / "fcnet_submission.zip") as archive:
         assert archive.read("best_model.npz") == b"weights"
 
@@ -263,8 +347,33 @@ def test_collect_submission_warns_about_a_notebook_saved_before_a_module_change(
     saved = (student_copy / MANIFEST.student_modules[0]).stat().st_mtime - 3600
     os.utime(notebook_path, (saved, saved))  # saved an hour before the last module change
     result = collect(student_copy)
-    assert f"{MANIFEST.notebooks[0]} was last saved before your latest change to" in result.stdout
-    assert f"{MANIFEST.notebooks[0]} has no outputs" not in result.stdout
+    assert f"{MANIFEST.notebooks[0]}: was last saved before your latest change to" in result.stdout
+    assert f"{MANIFEST.notebooks[0]}: has no outputs" not in result.stdout
+
+
+@needs_release
+def test_collect_submission_says_what_is_wrong_with_an_answer_cell(student_copy):
+    path = student_copy / "Dropout.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cells = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in notebook.cells}
+    cells["do_q1_answer"].source += "\ninline_q1_answer = 3"  # the raise is still above it
+    cells["do_q2_answer"].source = "choice = {1, 2}\ninline_q2_answer = choice"
+    cells["do_q3_answer"].source = "inline_q3_answer = 2"
+    cells["do_q3_explain"].source = "Because the layers are smaller."
+    nbformat.write(notebook, path)
+    out = collect(student_copy).stdout
+    assert "Dropout.ipynb, inline question 1: the answer cell still has its raise" in out
+    assert "Dropout.ipynb, inline question 2: inline_q2_answer must be written as a plain" in out
+    assert "Dropout.ipynb, inline question 3:" not in out
+
+
+@needs_release
+def test_collect_submission_reports_a_module_that_does_not_parse(student_copy):
+    layers = student_copy / "nnkit" / "layers.py"
+    layers.write_text(layers.read_text() + "\ndef broken(:\n")
+    out = collect(student_copy).stdout
+    assert re.search(r"^  nnkit/layers.py:\d+: does not parse \(", out, re.M)
+    assert "affine_forward still raises" not in out  # nothing more is said of that module
 
 
 # --- the committed release ---------------------------------------------------------------
@@ -288,6 +397,29 @@ def test_release_contains_no_solution_text_or_markers():
                 assert "BEGIN SOLUTION" not in line and "HIDDEN TESTS" not in line, where
                 leaked = [secret for secret in secrets if secret in line]
                 assert not leaked, f"{where} leaks {leaked[0]!r} ({secrets[leaked[0]]})"
+
+
+@needs_release
+def test_no_value_a_solution_computes_is_written_anywhere_in_the_release():
+    """The measure of the issue that led to it: a sixth of the values the solution of the
+    student modules computes were written out, spaces and np. aside, in the release's
+    comments (e.g. `x_hat = x_centered / std` in a TODO). Given code may share a value
+    with a solution (it is public anyway); nothing else may."""
+    secrets = secret_expressions(source_chunks())
+    modules = [value for value, origin in secrets.items()
+               if origin.startswith(tuple(MANIFEST.student_modules))]
+    assert len(modules) > 60  # the modules really compute things to hide
+    release_text = normalize("\n".join(
+        chunk.text for path in assignment_files(RELEASE, MANIFEST.local_only_patterns)
+        for chunk in read_chunks(RELEASE, path)))
+    written = [value for value in secrets if value in release_text]
+    assert written == []
+
+
+@needs_release
+def test_no_todo_or_docstring_of_the_release_gives_a_gradient_a_value():
+    for module in MANIFEST.student_modules:
+        assert spelled_out_gradients((RELEASE / module).read_text()) == [], module
 
 
 def stubs(tree: ast.AST, prefix: str = ""):
@@ -351,21 +483,48 @@ def test_calling_a_stripped_function_raises_not_implemented_error_naming_it():
 
 
 @needs_release
-def test_verification_catches_a_planted_solution_line(tmp_path):
+def test_verification_catches_what_gives_a_solution_away(tmp_path):
     copy = tmp_path / "fcnet"
     shutil.copytree(RELEASE, copy, ignore=shutil.ignore_patterns(*MANIFEST.local_only_patterns))
     solution = next(line for line, origin in secret_lines(source_chunks()).items()
-                    if origin.startswith("nnkit/layers.py:"))
-    with (copy / "nnkit" / "optim.py").open("a") as module:
+                    if origin.startswith("nnkit/layers.py:") and " = " in line
+                    and normalize(line.split(" = ", 1)[1]) in secret_expressions(source_chunks()))
+    optim = copy / "nnkit" / "optim.py"
+    with optim.open("a") as module:
         module.write(f"\n\ndef _leak(x, w, b):\n    {solution}\n")
-    planted_line = len((copy / "nnkit" / "optim.py").read_text().splitlines())
-    (copy / "README.md").write_text((copy / "README.md").read_text() + "\n### BEGIN SOLUTION\n")
+    planted_line = len(optim.read_text().splitlines())
+    # A TODO that writes out a solution's value in other spacing, and one giving a gradient.
+    layers = copy / "nnkit" / "layers.py"
+    text = layers.read_text()
+    text = text.replace("    # TODO: Implement the ReLU forward pass:",
+                        "    # TODO: set out = np.maximum( 0, x ).\n"
+                        "    # TODO: Implement the ReLU forward pass:")
+    text = text.replace("    # TODO: Implement the dropout backward pass:",
+                        "    # TODO: dx = dout * mask\n    # TODO: Implement the dropout backward pass:")
+    layers.write_text(text)
+    lines = text.splitlines()
+    spelled_line = lines.index("    # TODO: set out = np.maximum( 0, x ).") + 1
+    gradient_line = lines.index("    # TODO: dx = dout * mask") + 1
+    handout = copy / "README.md"
+    handout.write_text("<!-- for instructors -->\n" + handout.read_text() + "\n### BEGIN SOLUTION\n")
 
-    problems = sorted(str(problem) for problem in verify_release(copy, SOURCE, MANIFEST))
+    problems = [str(problem) for problem in verify_release(copy, SOURCE, MANIFEST)]
     # The committed release itself verifies (see the next test), so these are all there is.
-    assert len(problems) == 2, problems
-    assert problems[0].startswith("README.md:") and "nbgrader marker" in problems[0]
-    assert problems[1].startswith(f"nnkit/optim.py:{planted_line}: contains solution text")
+    expected = [
+        ("README.md:1: an HTML comment (meant for instructors)",),
+        ("README.md:", "nbgrader marker left in the release: '### BEGIN SOLUTION'"),
+        (f"nnkit/optim.py:{planted_line}: contains solution text",),
+        (f"nnkit/optim.py:{planted_line}: spells out a solution expression",),
+        (f"nnkit/layers.py:{spelled_line}: spells out a solution expression (from "
+         "source/fcnet/nnkit/layers.py:", "'maximum(0,x)'"),
+        (f"nnkit/layers.py:{gradient_line}: the TODO or docstring of dropout_backward gives a "
+         "gradient a value: 'dx = dout * mask'",),
+    ]
+    for start, *parts in expected:
+        matching = [problem for problem in problems
+                    if problem.startswith(start) and all(part in problem for part in parts)]
+        assert len(matching) == 1, (start, problems)
+    assert len(problems) == len(expected), problems
 
 
 def test_committed_release_is_up_to_date():

@@ -70,12 +70,14 @@ def _install(build: Build, manifest: Manifest, course_root: Path, say) -> None:
         functions = list(dict.fromkeys(region.name for region in regions))  # unique, in order
         say(f"  {module:<30} {len(regions)} solution region(s) stripped, in "
             f"{', '.join(functions)}")
-    say(f"  {'README.md':<30} the handout, with its generated blocks filled in")
+    say(f"  {'README.md':<30} the handout (generated blocks filled, notes to instructors removed)")
     say(f"  {'datasets/get_datasets.sh':<30} copied from datasets/")
     say(f"  {FACTS_FILE:<30} what collect_submission.py needs, from the manifest")
     lines = differences.lines(installed=True)
     say(f"{len(lines)} file(s) changed since the previous release" + (":" if lines else "."))
     for line in lines:
         say(f"  {line}")
-    say("Verification passed: no solution or hidden-test text and no nbgrader markers in the "
-        "release, every notebook and student module present, every module imports.")
+    say("Verification passed: no solution or hidden-test text in the release (no solution line, "
+        "no solution expression and no gradient written out in its prose either), no nbgrader "
+        "markers, no notes to instructors, every notebook and student module present, every "
+        "module imports.")

@@ -7,7 +7,8 @@ The handout (assignments/<id>/README.md) is written by hand except for blocks li
     <!-- END GENERATED points -->
 
 whose content the release command regenerates, so the due date and the points never
-drift from the manifest and the notebooks.
+drift from the manifest and the notebooks. The release's copy (student_handout) has no
+HTML comments at all: those markers and any note to instructors stay in the source.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ _BLOCK = re.compile(
     r"(?P<end><!-- END GENERATED (?P=name) -->)",
     re.DOTALL,
 )
+
+# An HTML comment, with the line break after it when it ends its line.
+_HTML_COMMENT = re.compile(r"<!--.*?-->[ \t]*\n?", re.DOTALL)
 
 
 class HandoutError(ValueError):
@@ -69,6 +73,14 @@ def generated_blocks(manifest: Manifest, points: list[NotebookPoints],
     todo_list = "".join(f"- `{module}`: {', '.join(f'`{name}`' for name in names)}\n"
                         for module, names in todo.items())
     return {"summary": summary, "todo": todo_list, "points": _points_table(points)}
+
+
+def student_handout(text: str) -> str:
+    """The handout as the release ships it: every HTML comment (notes for instructors, the
+    generated blocks' markers) removed, so a student reading the raw file sees only what
+    is meant for them."""
+    without = _HTML_COMMENT.sub("", text)
+    return re.sub(r"\n{3,}", "\n\n", without).lstrip("\n")
 
 
 def fill_blocks(text: str, blocks: dict[str, str], filename: str) -> str:

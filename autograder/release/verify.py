@@ -1,7 +1,12 @@
 """Check a built student release before it replaces release/<id>.
 
 A release fails verification when
-- any solution or hidden-test text of the instructor's source appears anywhere in it,
+- any solution or hidden-test line of the instructor's source appears anywhere in it,
+- any value a solution statement computes appears anywhere in it, spaces, quotes and `np.`
+  ignored (a TODO saying `x_hat = x_centered / std` gives the solution away as surely as
+  the solution line itself),
+- the TODO or docstring of a backward pass or a loss gives a gradient a value (`dx = ...`),
+- the handout addresses instructors (an HTML comment left in the release's README.md),
 - any nbgrader marker (BEGIN SOLUTION, BEGIN HIDDEN TESTS, ...) is left in it,
 - a notebook or student module named in the manifest is missing,
 - a file of the instructor's working copy (data, saved model, cache) got into it,
@@ -24,6 +29,8 @@ from pathlib import Path
 import nbformat
 
 from ..manifest import Manifest
+from .leaks import (is_setting, normalize, prose_line_numbers, spelled_out_gradients,
+                    statement_values)
 from .paths import DATASETS_SCRIPT, assignment_files, is_local_only
 
 # nbgrader's region delimiters; the release must contain none of them.
@@ -52,6 +59,7 @@ class Chunk:
     cell: int | None = None       # 1-based cell number in a notebook
     part: str = ""                # "" for a cell's source, "output" for its outputs
     whole_solution: bool = False  # a solution cell without a region: nbgrader replaces it all
+    markdown: bool = False        # a markdown cell: prose, never given code
 
     def where(self, line_number: int) -> str:
         if self.cell is None:
@@ -62,6 +70,12 @@ class Chunk:
     def lines(self):
         return enumerate(self.text.splitlines(), start=1)
 
+    def prose_lines(self) -> set[int]:
+        """Numbers of the lines that are prose (markdown, comments, docstrings, outputs)."""
+        if self.markdown or self.part or not self.file.endswith((".py", ".ipynb")):
+            return {number for number, _ in self.lines()}
+        return prose_line_numbers(self.text)
+
 
 def verify_release(release_dir: Path, source_dir: Path, manifest: Manifest) -> list[Problem]:
     """Every problem found in the release built from `source_dir`; empty when it is sound."""
@@ -70,12 +84,16 @@ def verify_release(release_dir: Path, source_dir: Path, manifest: Manifest) -> l
               for chunk in read_chunks(source_dir, path)]
     release = [chunk for path in assignment_files(release_dir, patterns)
                for chunk in read_chunks(release_dir, path)]
+    source_prefix = f"source/{manifest.id}/"
     return [
         *_missing_files(release_dir, manifest),
         *_local_only_files(release_dir, patterns),
         *_unlisted_solution_modules(source, manifest),
         *_leftover_markers(release),
-        *_leaked_solution_lines(release, secret_lines(source), f"source/{manifest.id}/"),
+        *_leaked_solution_lines(release, secret_lines(source), source_prefix),
+        *_leaked_solution_expressions(release, secret_expressions(source), source_prefix),
+        *_spelled_out_gradients(release),
+        *_handout_comments(release_dir),
         *_colab_folder_mismatches(release_dir, manifest),
         *_import_failures(release_dir, patterns),
     ]
@@ -94,7 +112,8 @@ def read_chunks(folder: Path, path: str) -> list[Chunk]:
             meta = cell.metadata.get("nbgrader", {})
             has_region = any(f"BEGIN {kind}" in cell.source for kind in REGION_KINDS)
             chunks.append(Chunk(path, cell.source, number,
-                                whole_solution=bool(meta.get("solution")) and not has_region))
+                                whole_solution=bool(meta.get("solution")) and not has_region,
+                                markdown=cell.cell_type == "markdown"))
             outputs = "\n".join(_output_text(output) for output in cell.get("outputs", []))
             if outputs:
                 chunks.append(Chunk(path, outputs, number, part="output"))
@@ -108,19 +127,48 @@ def read_chunks(folder: Path, path: str) -> list[Chunk]:
 def secret_lines(chunks: list[Chunk]) -> dict[str, str]:
     """Non-trivial lines of the solution and hidden-test regions, each with where it is from.
 
-    A line that also appears in text the source releases on purpose (a TODO comment that
-    spells out a formula, given code) is not a secret, so it never counts as a leak.
+    A line that also appears in code the source gives students (a given function, the code
+    of a test cell) is not a secret, so it never counts as a leak; nor is one keyword
+    argument of a call spread over lines (`lr_decay=0.95,`), which only names a setting
+    the notebook asks for. Prose (a TODO comment, a docstring, markdown) that spells a
+    solution line out does not make it public: that is the leak verification looks for.
     """
-    candidates, public = {}, []
+    candidates = {}
     for chunk in chunks:
         for number, line, hidden in _hidden_or_not(chunk):
             line = line.strip()
-            if not hidden:
-                public.append(line)
-            elif len(line) >= MIN_SECRET_LENGTH:
+            if hidden and len(line) >= MIN_SECRET_LENGTH and not is_setting(line):
                 candidates.setdefault(line, chunk.where(number))
-    public_text = "\n".join(public)
-    return {line: where for line, where in candidates.items() if line not in public_text}
+    public_code = _public_code(chunks)
+    return {line: where for line, where in candidates.items() if line not in public_code}
+
+
+def secret_expressions(chunks: list[Chunk]) -> dict[str, str]:
+    """The values the statements of the solution regions compute (see
+    leaks.statement_values), normalized, each with where it is from; values that the given
+    code of the source also computes are not secrets."""
+    candidates = {}
+    for chunk in chunks:
+        region = []  # (line number, line) of the region being read
+        for number, line, hidden in [*_hidden_or_not(chunk), (None, "", False)]:
+            if hidden:
+                region.append((number, line))
+            elif region:
+                for value, offset in statement_values("\n".join(line for _, line in region)):
+                    candidates.setdefault(value, chunk.where(region[offset - 1][0]))
+                region = []
+    public_code = normalize(_public_code(chunks))
+    return {value: where for value, where in candidates.items() if value not in public_code}
+
+
+def _public_code(chunks: list[Chunk]) -> str:
+    """The code the source gives students: outside every region, not prose."""
+    lines = []
+    for chunk in chunks:
+        prose = chunk.prose_lines()
+        lines += [line.strip() for number, line, hidden in _hidden_or_not(chunk)
+                  if not hidden and number not in prose]
+    return "\n".join(lines)
 
 
 def _hidden_or_not(chunk: Chunk):
@@ -184,6 +232,44 @@ def _leaked_solution_lines(release: list[Chunk], secrets: dict[str, str],
                 problems.append(Problem(chunk.where(number), "contains solution text (from "
                                         f"{source_prefix}{secrets[leaked]}): {leaked!r}"))
     return problems
+
+
+def _leaked_solution_expressions(release: list[Chunk], secrets: dict[str, str],
+                                 source_prefix: str) -> list[Problem]:
+    problems = []
+    for chunk in release:
+        numbered = [(number, normalize(line)) for number, line in chunk.lines()]
+        text = "".join(line for _, line in numbered)
+        for secret, origin in secrets.items():
+            offset = text.find(secret)
+            if offset < 0:
+                continue
+            for number, line in numbered:  # the line where the expression starts
+                if offset < len(line):
+                    break
+                offset -= len(line)
+            problems.append(Problem(chunk.where(number), (
+                f"spells out a solution expression (from {source_prefix}{origin}; spaces, "
+                f"quotes and np. ignored): {secret!r}. Say what to compute, not how.")))
+    return problems
+
+
+def _spelled_out_gradients(release: list[Chunk]) -> list[Problem]:
+    return [Problem(chunk.where(number), (
+                f"the TODO or docstring of {function} gives a gradient a value: {said!r}. "
+                "State what to hand back (names, shapes), never the gradient itself."))
+            for chunk in release if chunk.file.endswith(".py")
+            for number, function, said in spelled_out_gradients(chunk.text)]
+
+
+def _handout_comments(release_dir: Path) -> list[Problem]:
+    handout = release_dir / "README.md"
+    if not handout.is_file():
+        return [Problem("README.md", "the handout is missing from the release")]
+    return [Problem(f"README.md:{number}", "an HTML comment (meant for instructors) is left in "
+                                           "the student handout")
+            for number, line in enumerate(handout.read_text(encoding="utf-8").splitlines(), 1)
+            if "<!--" in line]
 
 
 def _colab_folder_mismatches(release_dir: Path, manifest: Manifest) -> list[Problem]:

@@ -1,20 +1,27 @@
-"""Pack your work into the one zip file you hand in.
+"""Check your work and pack it into the one zip file you hand in.
 
-Run it from this folder when you are done (and any time before, to see what is missing):
+Run it from this folder when you are done (and any time before, to see what is left):
 
     python collect_submission.py                 # in a terminal
     !python collect_submission.py                # in a Colab or Jupyter cell
 
-The zip holds the notebooks, the modules you completed and the model you saved, at their
-paths inside this folder. The script lists what it put in, what is missing, and notebooks
-that look unfinished, so check its output before you upload the zip.
+It first lists what still looks unfinished: files that are missing, functions that still
+raise NotImplementedError, questions not answered, a best_model.npz that does not load or
+does no better than guessing on the validation images, notebooks not run or not saved since
+your last change. Then it writes the zip (the notebooks, the modules you completed and the
+model you saved, at their paths inside this folder) and ends with one line saying whether
+everything looks complete.
 """
 from __future__ import annotations
 
+import ast
 import json
+import math
 import os
+import re
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,52 +29,62 @@ HERE = Path(__file__).resolve().parent
 FACTS_FILE = HERE / "assignment.json"
 # A file's timestamp can lag by up to 2 s (FAT, zip extraction); smaller gaps mean nothing.
 CLOCK_SLACK_SECONDS = 2.0
+# What nbgrader leaves in a written answer until the student replaces it.
+WRITTEN_ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
+# An inline question's cells are named <notebook prefix>_q<N>_answer (the multiple-choice
+# variable inline_q<N>_answer) and <notebook prefix>_q<N>_explain (the written part).
+QUESTION_CELL = re.compile(r"[a-z]+_(?P<question>q\d+)_(?P<part>answer|explain)")
+# Accuracy a model must exceed to count as better than guessing: chance plus this many
+# standard deviations of a guesser's accuracy on the validation images.
+CHANCE_MARGIN_SIGMAS = 3
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something that looks unfinished (or could not be checked, when todo is False)."""
+    section: str
+    where: str
+    what: str
+    todo: bool = True
 
 
 def main() -> int:
-    """Write the submission zip; return 0 when a zip was written, 1 otherwise."""
+    """Check the work, write the submission zip; return 0 when a zip was written, 1 otherwise."""
     facts = _load_facts()
     if facts is None:
         return 1
     wanted = facts["notebooks"] + facts["student_modules"] + facts["artifacts"]
     present = [path for path in wanted if (HERE / path).is_file()]
-    missing = [path for path in wanted if path not in present]
     zip_path = HERE / facts["submission_zip"]
-
     if not present:
         print(f"Nothing to hand in: none of {', '.join(wanted)} is in {HERE}.\n"
               "Run this script from your copy of the assignment folder.")
         return 1
 
-    # Write under another name and rename at the end, so a zip that exists is complete.
-    partial = zip_path.with_name(zip_path.name + ".partial")
-    try:
-        # strict_timestamps=False: files dated before 1980 (odd clocks, some unzip tools)
-        # get the earliest date a zip can hold instead of failing.
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED,
-                             strict_timestamps=False) as archive:
-            for path in present:
-                archive.write(HERE / path, arcname=path)
-        os.replace(partial, zip_path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-    print(f"Wrote {zip_path} with {len(present)} file(s):")
+    gaps = [
+        *_missing_files(wanted, present, facts),
+        *_unfinished_functions(facts["student_modules"]),
+        *(gap for notebook in facts["notebooks"] if notebook in present
+          for gap in _notebook_gaps(notebook, facts["student_modules"])),
+        *(gap for artifact in facts["artifacts"] if artifact in present
+          for gap in _model_gaps(artifact)),
+    ]
+    _print_gaps(gaps)
+    _write_zip(zip_path, present)
+    print(f"\nWrote {zip_path} with {len(present)} file(s):")
     for path in present:
         print(f"  {path}  ({_size(HERE / path)})")
-    if missing:
-        print(f"\nMISSING ({len(missing)}), not in the zip:")
-        for path in missing:
-            print(f"  {path}  ({_why_missing(path, facts)})")
-    warnings = [warning for notebook in facts["notebooks"] if notebook in present
-                for warning in _notebook_warnings(notebook, facts["student_modules"])]
-    if warnings:
-        print(f"\nCHECK ({len(warnings)}):")
-        for warning in warnings:
-            print(f"  {warning}")
-    print(f"\nHand in {zip_path.name}"
-          + (" once the items above are fixed (run this script again)."
-             if missing or warnings else "."))
+
+    todo = [gap for gap in gaps if gap.todo]
+    unchecked = [gap for gap in gaps if not gap.todo]
+    if todo:
+        print(f"\nNOT COMPLETE: {len(todo)} item(s) above still need work; fix them, run this "
+              f"script again, then hand in {zip_path.name}.")
+    elif unchecked:
+        print(f"\nEverything checked looks complete ({len(unchecked)} item(s) could not be "
+              f"checked here, see above): hand in {zip_path.name}.")
+    else:
+        print(f"\nEverything looks complete: hand in {zip_path.name}.")
     return 0
 
 
@@ -87,43 +104,269 @@ def _load_facts() -> dict | None:
     return load_manifest(manifest).submission_facts()
 
 
-def _why_missing(path: str, facts: dict) -> str:
-    if path in facts["artifacts"]:
-        return "a notebook saves it; run the cell that saves it, then collect again"
-    if path in facts["notebooks"]:
-        return "notebook not found: was it renamed or moved out of this folder?"
-    return "module not found: was it renamed or moved?"
+def _print_gaps(gaps: list[Gap]) -> None:
+    if not gaps:
+        print("Checked the files, the code, the answers, the model and the notebooks: "
+              "nothing looks unfinished.")
+        return
+    sections = list(dict.fromkeys(gap.section for gap in gaps))
+    for section in sections:
+        found = [gap for gap in gaps if gap.section == section]
+        print(f"\n{section.upper()} ({len(found)}):")
+        for gap in found:
+            print(f"  {gap.where}: {gap.what}")
 
 
-def _notebook_warnings(notebook: str, modules: list[str]) -> list[str]:
-    """Signs that a notebook's saved outputs do not show the work handed in with it."""
+# --- files ------------------------------------------------------------------------------
+
+def _missing_files(wanted: list[str], present: list[str], facts: dict) -> list[Gap]:
+    gaps = []
+    for path in wanted:
+        if path in present:
+            continue
+        if path in facts["artifacts"]:
+            why = "a notebook saves it: run the cell that saves it, then collect again"
+        elif path in facts["notebooks"]:
+            why = "notebook not found: was it renamed or moved out of this folder?"
+        else:
+            why = "module not found: was it renamed or moved?"
+        gaps.append(Gap("missing, not in the zip", path, why))
+    return gaps
+
+
+# --- modules ----------------------------------------------------------------------------
+
+def _unfinished_functions(modules: list[str]) -> list[Gap]:
+    """A gap for every function of a student module that still raises NotImplementedError,
+    and for every module that does not parse."""
+    gaps = []
+    for module in modules:
+        path = HERE / module
+        if not path.is_file():
+            continue  # reported as missing
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=module)
+        except SyntaxError as error:
+            gaps.append(Gap("code to finish", f"{module}:{error.lineno}",
+                            f"does not parse ({error.msg}), so nothing in it can run"))
+            continue
+        for name, line in _functions_raising_not_implemented(tree):
+            gaps.append(Gap("code to finish", f"{module}:{line}",
+                            f"{name} still raises NotImplementedError"))
+    return gaps
+
+
+def _functions_raising_not_implemented(tree: ast.AST, prefix: str = ""):
+    """(Class.function, line) of every function with a `raise NotImplementedError` of its own."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            raises = [inner for inner in _own_nodes(node) if _raises_not_implemented(inner)]
+            if raises:
+                yield f"{prefix}{node.name}", raises[0].lineno
+            yield from _functions_raising_not_implemented(node, f"{prefix}{node.name}.")
+        elif isinstance(node, ast.ClassDef):
+            yield from _functions_raising_not_implemented(node, f"{prefix}{node.name}.")
+
+
+def _own_nodes(function: ast.AST):
+    """The nodes of a function's body, without those of the functions and classes inside it."""
+    for node in ast.iter_child_nodes(function):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node
+            yield from _own_nodes(node)
+
+
+def _raises_not_implemented(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Raise) or node.exc is None:
+        return False
+    raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    return isinstance(raised, ast.Name) and raised.id == "NotImplementedError"
+
+
+# --- notebooks --------------------------------------------------------------------------
+
+def _notebook_gaps(notebook: str, modules: list[str]) -> list[Gap]:
     path = HERE / notebook
     try:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    except (ValueError, KeyError):
-        return [f"{notebook} is not a readable notebook (damaged?); open it in Jupyter to check"]
+        sources = ["".join(cell.get("source", "")) for cell in cells]
+    except (ValueError, KeyError, TypeError):
+        return [Gap("notebooks", notebook, "not a readable notebook (damaged?); open it in "
+                                           "Jupyter to check")]
+    return [*_question_gaps(notebook, cells, sources), *_code_cell_gaps(notebook, cells, sources),
+            *_run_gaps(notebook, cells, modules)]
+
+
+def _question_gaps(notebook: str, cells: list[dict], sources: list[str]) -> list[Gap]:
+    """Multiple-choice answers not set and written answers not written, by question."""
+    gaps = []
+    named = [(QUESTION_CELL.fullmatch(_grade_id(cell)), cell, source)
+             for cell, source in zip(cells, sources)]
+    if not any(match for match, _, _ in named):
+        return [Gap("questions to answer", notebook,
+                    "its cells lost their grading metadata (an editor that drops it?), so its "
+                    "answers cannot be checked here; the grader will try to recover them", False)]
+    for match, cell, source in named:
+        if not match:
+            continue
+        question = f"{notebook}, inline question {match['question'][1:]}"
+        if match["part"] == "explain":
+            if WRITTEN_ANSWER_PLACEHOLDER in source:
+                gaps.append(Gap("questions to answer", question,
+                                f"the explanation still says {WRITTEN_ANSWER_PLACEHOLDER}"))
+            continue
+        variable = f"inline_{match['question']}_answer"
+        problem = _answer_problem(source, variable)
+        if problem:
+            gaps.append(Gap("questions to answer", question, problem))
+    return gaps
+
+
+def _answer_problem(source: str, variable: str) -> str | None:
+    """What is wrong with a multiple-choice answer cell, or None when it sets its answer."""
+    try:
+        tree = ast.parse(_without_magics(source))
+    except SyntaxError as error:
+        return f"the answer cell does not parse (line {error.lineno}: {error.msg})"
+    values = [node.value for node in tree.body if isinstance(node, ast.Assign)
+              and any(isinstance(target, ast.Name) and target.id == variable
+                      for target in node.targets)]
+    if not values:
+        return f"{variable} is not set: write it in the answer cell and run that cell"
+    if any(_raises_not_implemented(node) for node in tree.body):
+        return ("the answer cell still has its raise NotImplementedError() line: delete it "
+                "and run the cell")
+    if not _is_plain_value(values[-1]):
+        return (f"{variable} must be written as a plain set or int of option numbers (the "
+                "grader reads it without running your code)")
+    return None
+
+
+def _is_plain_value(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "set" and not node.keywords:
+        return all(_is_plain_value(argument) for argument in node.args)
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
+def _code_cell_gaps(notebook: str, cells: list[dict], sources: list[str]) -> list[Gap]:
+    """Notebook cells to complete (training, tuning) that still raise NotImplementedError."""
+    gaps = []
+    for number, (cell, source) in enumerate(zip(cells, sources), start=1):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if (cell.get("cell_type") != "code" or not meta.get("solution")
+                or QUESTION_CELL.fullmatch(_grade_id(cell))):
+            continue
+        try:
+            tree = ast.parse(_without_magics(source))
+        except SyntaxError as error:
+            gaps.append(Gap("notebook cells to complete", f"{notebook} cell {number}",
+                            f"does not parse (line {error.lineno}: {error.msg})"))
+            continue
+        if any(_raises_not_implemented(node) for node in ast.walk(tree)):
+            todo = next((line.strip() for line in source.splitlines() if "TODO" in line),
+                        source.strip().splitlines()[0] if source.strip() else "")
+            gaps.append(Gap("notebook cells to complete", f"{notebook} cell {number}",
+                            f"still raises NotImplementedError ({todo[:70]})"))
+    return gaps
+
+
+def _run_gaps(notebook: str, cells: list[dict], modules: list[str]) -> list[Gap]:
+    """Signs that a notebook's saved outputs do not show the work handed in with it."""
     code_cells = [cell for cell in cells if cell.get("cell_type") == "code"]
     if code_cells and not any(cell.get("execution_count") or cell.get("outputs")
                               for cell in code_cells):
         # Jupyter and Colab save outputs only when the notebook is saved after running it.
-        return [f"{notebook} has no outputs: it looks never run, or not saved after running. "
-                "Run all cells, save the notebook, then collect again."]
-
-    warnings = []
-    saved = path.stat().st_mtime
+        return [Gap("notebooks to run and save", notebook, "has no outputs: it looks never "
+                    "run, or not saved after running. Run all cells, then save it")]
+    gaps = []
+    saved = (HERE / notebook).stat().st_mtime
     newer = [module for module in modules if (HERE / module).is_file()
              and (HERE / module).stat().st_mtime > saved + CLOCK_SLACK_SECONDS]
     if newer:
         # Outputs computed with an older version of the code would not match what is graded.
-        warnings.append(f"{notebook} was last saved before your latest change to "
-                        f"{', '.join(newer)}: if it uses that code, re-run it and save it.")
+        gaps.append(Gap("notebooks to run and save", notebook,
+                        f"was last saved before your latest change to {', '.join(newer)}: "
+                        "if it uses that code, run it again and save it"))
     errors = [output for cell in code_cells for output in cell.get("outputs", [])
               if output.get("output_type") == "error"]
     if errors:
         first = f"{errors[0].get('ename', 'Error')}: {errors[0].get('evalue', '')}"
-        warnings.append(f"{notebook}: {len(errors)} cell(s) ended in an error when last run "
-                        f"(first: {first[:100]}).")
-    return warnings
+        gaps.append(Gap("notebooks to run and save", notebook,
+                        f"{len(errors)} cell(s) ended in an error when last run "
+                        f"(first: {first[:100]})"))
+    return gaps
+
+
+def _grade_id(cell: dict) -> str:
+    return str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", ""))
+
+
+def _without_magics(source: str) -> str:
+    """A cell's source with IPython magics and shell lines blanked, so ast can read it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+
+
+# --- the saved model --------------------------------------------------------------------
+
+def _model_gaps(artifact: str) -> list[Gap]:
+    """Whether a saved model (the assignment's artifacts are networks saved with
+    nnkit.model_io) loads and does better than guessing on the validation images."""
+    print(f"Checking {artifact} on the validation images (loads CIFAR-10: a few seconds) ...")
+    sys.path.insert(0, str(HERE))  # this folder's nnkit, also when imported from a notebook
+    try:
+        import numpy as np
+        from nnkit.data_utils import get_CIFAR10_data
+        from nnkit.model_io import load_model
+    except Exception as error:  # the student's nnkit may not even import
+        return [Gap("saved model", artifact, "cannot be checked: importing nnkit fails "
+                                             f"({type(error).__name__}: {error})")]
+    try:
+        model = load_model(HERE / artifact)
+    except Exception as error:
+        return [Gap("saved model", artifact, f"does not load ({type(error).__name__}: "
+                                             f"{error}); save best_model again")]
+    try:
+        data = get_CIFAR10_data()
+    except Exception as error:  # no data here, or damaged data: not the student's work
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        return [Gap("saved model", artifact, "loads, but was not tried on the validation images: "
+                                             f"{first_line}", todo=False)]
+    try:
+        scores = np.asarray(model.loss(data["X_val"]))
+        accuracy = float(np.mean(np.argmax(scores, axis=1) == data["y_val"]))
+    except Exception as error:
+        return [Gap("saved model", artifact, "loads, but computing its scores fails "
+                                             f"({type(error).__name__}: {error})")]
+    chance = 1 / scores.shape[1]
+    lucky = chance + CHANCE_MARGIN_SIGMAS * math.sqrt(chance * (1 - chance) / len(scores))
+    if accuracy <= lucky:
+        return [Gap("saved model", artifact,
+                    f"validation accuracy {accuracy:.3f}: no better than guessing one of "
+                    f"{scores.shape[1]} classes ({chance:.3f}, or up to {lucky:.3f} by luck)")]
+    print(f"  {artifact}: validation accuracy {accuracy:.3f} (guessing: {chance:.3f})")
+    return []
+
+
+# --- the zip ----------------------------------------------------------------------------
+
+def _write_zip(zip_path: Path, files: list[str]) -> None:
+    # Write under another name and rename at the end, so a zip that exists is complete.
+    partial = zip_path.with_name(zip_path.name + ".partial")
+    try:
+        # strict_timestamps=False: files dated before 1980 (odd clocks, some unzip tools)
+        # get the earliest date a zip can hold instead of failing.
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED,
+                             strict_timestamps=False) as archive:
+            for path in files:
+                archive.write(HERE / path, arcname=path)
+        os.replace(partial, zip_path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _size(path: Path) -> str:

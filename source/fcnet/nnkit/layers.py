@@ -3,12 +3,19 @@
 Every layer follows one pattern:
 
     out, cache = layer_forward(x, ...params)      # cache: whatever backward needs
-    dx, ...dparams = layer_backward(dout, cache)  # dout = dL/dout, same shape as out
+    dx, ...dparams = layer_backward(dout, cache)  # dout: gradient of the loss w.r.t. out
 
 The forward pass keeps in `cache` the values the backward pass needs, so the backward
 pass never recomputes the forward one. Each gradient has the shape of the array it is
 the gradient of. The two losses at the end of the file (svm_loss, softmax_loss) return
 (loss, dx) directly, because they end the network.
+
+No function here modifies its inputs: arrays passed in (x, parameters, dout, the arrays
+of a cache) are left exactly as they were, because the caller, a cache or a numeric
+gradient check may still use them. Build new arrays instead of updating in place.
+
+Deriving the backward passes is the point of the assignment: the notebooks explain how
+to check each one numerically and what the size of the error tells you.
 
 N is the number of examples in the minibatch, D the number of input features of a
 layer, M the number of its outputs and C the number of classes.
@@ -21,6 +28,7 @@ def affine_forward(x, w, b):
 
     Each example x[i] of shape (d_1, ..., d_k) is flattened into a row of
     D = d_1 * ... * d_k numbers first, so images can be fed in directly.
+    It must not modify its inputs (x, w, b).
 
     Inputs:
     - x: Array of shape (N, d_1, ..., d_k), a minibatch of N examples.
@@ -31,8 +39,9 @@ def affine_forward(x, w, b):
     - out: Array of shape (N, M).
     - cache: Tuple (x, w, b).
     """
-    # TODO: Reshape x into a matrix x_rows of shape (N, D) (one example per row), then set
-    # out = x_rows @ w + b, which has shape (N, M).
+    # TODO: Implement the affine forward pass: set out, of shape (N, M). Flatten each
+    # example in the order x.reshape gives (row-major), so that row i of the flattened x
+    # lines up with w.
     ### BEGIN SOLUTION
     x_rows = x.reshape(x.shape[0], -1)
     out = x_rows @ w + b
@@ -43,6 +52,8 @@ def affine_forward(x, w, b):
 
 def affine_backward(dout, cache):
     """Backward pass of an affine layer.
+
+    It must not modify its inputs (dout and the arrays of the cache).
 
     Inputs:
     - dout: Upstream gradient, of shape (N, M).
@@ -55,10 +66,8 @@ def affine_backward(dout, cache):
     - db: Gradient with respect to b, of shape (M,).
     """
     x, w, b = cache
-    # TODO: With x_rows = x reshaped to (N, D), as in the forward pass, set
-    #   dx = dout @ w.T reshaped back to the shape of x,
-    #   dw = x_rows.T @ dout,
-    #   db = dout summed over the examples (axis 0), because b was added to every row.
+    # TODO: Implement the affine backward pass: set dx, dw and db. dx has the shape of
+    # the x that was passed to the forward pass, (N, d_1, ..., d_k), not (N, D).
     ### BEGIN SOLUTION
     x_rows = x.reshape(x.shape[0], -1)
     dx = (dout @ w.T).reshape(x.shape)
@@ -69,7 +78,9 @@ def affine_backward(dout, cache):
 
 
 def relu_forward(x):
-    """Forward pass of a layer of rectified linear units: out = max(0, x).
+    """Forward pass of a layer of rectified linear units: out = max(0, x), elementwise.
+
+    It must not modify its inputs (x, which the cache keeps for the backward pass).
 
     Input:
     - x: Array of any shape.
@@ -78,8 +89,7 @@ def relu_forward(x):
     - out: Array of the same shape as x.
     - cache: x.
     """
-    # TODO: Set out to x with every negative entry replaced by 0 (np.maximum helps).
-    # Do not modify x in place: the cache keeps it for the backward pass.
+    # TODO: Implement the ReLU forward pass: set out, a new array (np.maximum helps).
     ### BEGIN SOLUTION
     out = np.maximum(0, x)
     ### END SOLUTION
@@ -90,6 +100,8 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Backward pass of a ReLU layer.
 
+    It must not modify its inputs (dout and the cached x).
+
     Input:
     - dout: Upstream gradient, of any shape.
     - cache: The input x of relu_forward, of the same shape as dout.
@@ -98,8 +110,8 @@ def relu_backward(dout, cache):
     - dx: Gradient with respect to x, of the same shape as dout.
     """
     x = cache
-    # TODO: The gradient passes through where x > 0 and is blocked elsewhere: set dx to
-    # dout where x > 0 and to 0 where x <= 0.
+    # TODO: Implement the ReLU backward pass: set dx. Where an input was exactly 0, the
+    # checks expect the gradient that a negative input gets.
     ### BEGIN SOLUTION
     dx = dout * (x > 0)
     ### END SOLUTION
@@ -109,8 +121,8 @@ def relu_backward(dout, cache):
 def leaky_relu_forward(x, alpha=0.1):
     """Forward pass of a leaky ReLU layer: out = x where x > 0, alpha * x elsewhere.
 
-    Unlike ReLU, a leaky ReLU still passes a small gradient (alpha) for negative
-    inputs, so a unit stuck on the negative side can recover.
+    Unlike ReLU, a leaky ReLU still passes a small gradient for negative inputs, so a
+    unit stuck on the negative side can recover. It must not modify its inputs (x).
 
     Inputs:
     - x: Array of any shape.
@@ -120,7 +132,7 @@ def leaky_relu_forward(x, alpha=0.1):
     - out: Array of the same shape as x.
     - cache: Tuple (x, alpha).
     """
-    # TODO: Set out to x where x > 0 and to alpha * x elsewhere (np.where helps).
+    # TODO: Implement the leaky ReLU forward pass: set out, a new array (np.where helps).
     ### BEGIN SOLUTION
     out = np.where(x > 0, x, alpha * x)
     ### END SOLUTION
@@ -131,6 +143,8 @@ def leaky_relu_forward(x, alpha=0.1):
 def leaky_relu_backward(dout, cache):
     """Backward pass of a leaky ReLU layer.
 
+    It must not modify its inputs (dout and the cached x).
+
     Inputs:
     - dout: Upstream gradient, of any shape.
     - cache: Tuple (x, alpha) from leaky_relu_forward.
@@ -139,8 +153,8 @@ def leaky_relu_backward(dout, cache):
     - dx: Gradient with respect to x, of the same shape as dout.
     """
     x, alpha = cache
-    # TODO: The local slope is 1 where x > 0 and alpha elsewhere: set dx to dout times
-    # that slope.
+    # TODO: Implement the leaky ReLU backward pass: set dx. As in relu_backward, an input
+    # of exactly 0 counts as negative.
     ### BEGIN SOLUTION
     dx = dout * np.where(x > 0, 1.0, alpha)
     ### END SOLUTION
@@ -148,18 +162,20 @@ def leaky_relu_backward(dout, cache):
 
 
 def batchnorm_forward(x, gamma, beta, bn_param):
-    """Forward pass of batch normalization.
+    """Forward pass of batch normalization (Ioffe and Szegedy, 2015).
 
-    In training mode every feature is normalized with the mean and the (biased)
-    variance of the minibatch, x_hat = (x - mean) / sqrt(var + eps), and then scaled
-    and shifted: out = gamma * x_hat + beta. The layer also keeps exponentially
-    decaying running averages of the batch statistics,
+    In training mode every feature (column) is normalized to zero mean and unit
+    variance with the mean and the biased variance of the minibatch (eps added to the
+    variance before its square root), then scaled by gamma and shifted by beta. The
+    BatchNormalization notebook states it as formulas. The layer also keeps
+    exponentially decaying running averages of the batch mean and variance: each
+    training call keeps the fraction `momentum` of the old average and gives the rest
+    of the weight to the statistic of the current batch. Test mode normalizes with the
+    running averages instead, so that a prediction for one example does not depend on
+    which other examples happen to be in its batch.
 
-        running_mean = momentum * running_mean + (1 - momentum) * batch_mean
-        running_var  = momentum * running_var  + (1 - momentum) * batch_var
-
-    and test mode normalizes with these instead, so that a prediction for one example
-    does not depend on which other examples happen to be in its batch.
+    It must not modify its inputs: x, gamma, beta and the arrays held in bn_param stay
+    as they were; the updated running averages go into bn_param as new arrays.
 
     Inputs:
     - x: Data of shape (N, D).
@@ -168,14 +184,16 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     - bn_param: Dictionary with the keys
       - mode: 'train' or 'test'; required.
       - eps: Small constant added to the variance for numeric stability. Default 1e-5.
-      - momentum: Decay of the running averages. Default 0.9.
+      - momentum: Weight of the old running averages at each update. Default 0.9.
       - running_mean, running_var: Arrays of shape (D,). Created as zeros on the first
-        call and updated in this dictionary by every call in training mode.
+        call and replaced in this dictionary by every call in training mode.
 
     Returns a tuple of:
     - out: Array of shape (N, D).
-    - cache: In training mode the tuple (x_hat, gamma, x_centered, std) of intermediate
-      values of shape (N, D), (D,), (N, D), (D,); in test mode None (no backward pass).
+    - cache: In training mode the tuple (x_hat, gamma, x_centered, std), of shapes
+      (N, D), (D,), (N, D), (D,): x normalized (before gamma and beta), gamma, x minus
+      its batch mean, and the per-feature standard deviation with eps included (what
+      x_centered is divided by). In test mode None (no backward pass).
     """
     mode = bn_param.get("mode")
     if mode not in ("train", "test"):
@@ -189,13 +207,11 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
 
     if mode == "train":
-        # TODO: Compute the per-feature statistics of the batch (over axis 0):
-        #   batch_mean,  x_centered = x - batch_mean,
-        #   batch_var = mean of x_centered**2 (the biased variance, as np.var computes it),
-        #   std = sqrt(batch_var + eps),  x_hat = x_centered / std,  out = gamma * x_hat + beta,
-        #   cache = (x_hat, gamma, x_centered, std).
-        # Then update running_mean and running_var with the momentum formula of the
-        # docstring.
+        # TODO: Implement the training-mode forward pass with the statistics of this
+        # batch, per feature (over axis 0; the biased variance, as np.var computes it).
+        # Set out and cache (its four entries are described in the docstring), then set
+        # running_mean and running_var to their updated values (new arrays, not updated
+        # in place), with the momentum convention of the docstring.
         ### BEGIN SOLUTION
         batch_mean = x.mean(axis=0)
         x_centered = x - batch_mean
@@ -209,8 +225,10 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         ### END SOLUTION
     else:
         cache = None  # test mode has no backward pass
-        # TODO: Normalize x with running_mean and running_var (plus eps, as in training),
-        # then scale by gamma and shift by beta. Set out.
+        # TODO: Implement the test-mode forward pass: set out, normalizing x with
+        # running_mean and running_var instead of the statistics of this batch (eps
+        # added to the variance, as in training), then applying gamma and beta. Test mode
+        # leaves the running averages as they are.
         ### BEGIN SOLUTION
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
         ### END SOLUTION
@@ -223,11 +241,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
 def batchnorm_backward(dout, cache):
     """Backward pass of batch normalization, node by node through its computation graph.
 
-    The forward pass computed, for every feature,
-        mean -> x_centered = x - mean -> var = mean(x_centered**2)
-             -> std = sqrt(var + eps) -> x_hat = x_centered / std
-             -> out = gamma * x_hat + beta.
-    Walk this graph backwards, one node at a time.
+    The BatchNormalization notebook draws the graph of the forward pass; derive the
+    gradient of each node on paper before writing code. It must not modify its inputs
+    (dout and the arrays of the cache).
 
     Inputs:
     - dout: Upstream gradient, of shape (N, D).
@@ -239,13 +255,9 @@ def batchnorm_backward(dout, cache):
     - dbeta: Gradient with respect to beta, of shape (D,).
     """
     x_hat, gamma, x_centered, std = cache
-    # TODO: Set dbeta (sum of dout over axis 0) and dgamma (sum of dout * x_hat over
-    # axis 0). Then walk the graph of the docstring backwards from dx_hat = dout * gamma:
-    #   x_hat = x_centered / std   -> the gradient of x_centered (direct path) and of std,
-    #   std = sqrt(var + eps)      -> the gradient of var,
-    #   var = mean(x_centered**2)  -> add this second path to the gradient of x_centered,
-    #   x_centered = x - mean      -> dx = dx_centered minus its mean over the batch.
-    # Set dx.
+    # TODO: Implement the batch normalization backward pass by walking the computation
+    # graph of the forward pass backwards, one node at a time, using only what the cache
+    # holds. Set dx, dgamma and dbeta.
     ### BEGIN SOLUTION
     N = dout.shape[0]
     dbeta = dout.sum(axis=0)
@@ -261,18 +273,20 @@ def batchnorm_backward(dout, cache):
 
 
 def batchnorm_backward_alt(dout, cache):
-    """Backward pass of batch normalization, as one simplified closed-form expression.
+    """Backward pass of batch normalization, simplified into one expression for dx.
 
-    Working the chain rule of batchnorm_backward out on paper collapses it to
-        dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) / std
-    with dx_hat = dout * gamma and the means taken over the batch (axis 0).
+    Working the chain rule of batchnorm_backward out on paper collapses it into a short
+    expression (the BatchNormalization notebook guides the algebra). The results agree
+    with batchnorm_backward to rounding error. It must not modify its inputs (dout and
+    the arrays of the cache).
 
     Inputs and outputs: the same as batchnorm_backward (it takes the same cache and
     ignores x_centered).
     """
     x_hat, gamma, _, std = cache
-    # TODO: Set dbeta and dgamma as in batchnorm_backward, then dx with the formula in
-    # the docstring (one line).
+    # TODO: Implement the simplified backward pass: set dx, dgamma and dbeta, with dx
+    # computed from the expression you derived on paper (one line of numpy; it needs only
+    # dout, x_hat, gamma and std).
     ### BEGIN SOLUTION
     dbeta = dout.sum(axis=0)
     dgamma = np.sum(dout * x_hat, axis=0)
@@ -283,12 +297,13 @@ def batchnorm_backward_alt(dout, cache):
 
 
 def layernorm_forward(x, gamma, beta, ln_param):
-    """Forward pass of layer normalization.
+    """Forward pass of layer normalization (Ba, Kiros and Hinton, 2016).
 
     Like batch normalization, but every example is normalized with the mean and
     (biased) variance of its own D features instead of the batch statistics of every
-    feature. Training and test time therefore behave the same and there are no
-    running averages.
+    feature; gamma and beta still act per feature. Training and test time therefore
+    behave the same and there are no running averages. It must not modify its inputs
+    (x, gamma, beta, ln_param).
 
     Inputs:
     - x: Data of shape (N, D).
@@ -299,14 +314,14 @@ def layernorm_forward(x, gamma, beta, ln_param):
 
     Returns a tuple of:
     - out: Array of shape (N, D).
-    - cache: Tuple (x_hat, gamma, std) with x_hat of shape (N, D), gamma of shape (D,)
-      and std of shape (N, 1).
+    - cache: Tuple (x_hat, gamma, std): x normalized (before gamma and beta), of shape
+      (N, D); gamma, of shape (D,); and the standard deviation of each example with eps
+      included, of shape (N, 1).
     """
     eps = ln_param.get("eps", 1e-5)
-    # TODO: As in batchnorm training mode but with statistics over the features of each
-    # example (axis 1, keepdims=True so they broadcast against x): set
-    #   std = sqrt(var + eps), x_hat = (x - mean) / std, out = gamma * x_hat + beta,
-    #   cache = (x_hat, gamma, std).
+    # TODO: Implement the layer normalization forward pass, with the statistics of each
+    # example over its features (axis 1; keepdims=True keeps them broadcastable against
+    # x). Set out and cache as the docstring describes.
     ### BEGIN SOLUTION
     mean = x.mean(axis=1, keepdims=True)
     std = np.sqrt(x.var(axis=1, keepdims=True) + eps)
@@ -320,6 +335,10 @@ def layernorm_forward(x, gamma, beta, ln_param):
 def layernorm_backward(dout, cache):
     """Backward pass of layer normalization.
 
+    Derive it as you derived batch normalization's, minding which axis each statistic
+    and each parameter runs over. It must not modify its inputs (dout and the arrays
+    of the cache).
+
     Inputs:
     - dout: Upstream gradient, of shape (N, D).
     - cache: Tuple (x_hat, gamma, std) from layernorm_forward.
@@ -330,10 +349,7 @@ def layernorm_backward(dout, cache):
     - dbeta: Gradient with respect to beta, of shape (D,).
     """
     x_hat, gamma, std = cache
-    # TODO: gamma and beta still act per feature, so dgamma and dbeta are sums over the
-    # examples (axis 0), as in batch normalization. For dx use the closed form of
-    # batchnorm_backward_alt with dx_hat = dout * gamma, but take the means over the
-    # features of each example (axis 1, keepdims=True).
+    # TODO: Implement the layer normalization backward pass: set dx, dgamma and dbeta.
     ### BEGIN SOLUTION
     dbeta = dout.sum(axis=0)
     dgamma = np.sum(dout * x_hat, axis=0)
@@ -348,11 +364,12 @@ def layernorm_backward(dout, cache):
 
 
 def dropout_forward(x, dropout_param):
-    """Forward pass of inverted dropout.
+    """Forward pass of inverted dropout (Srivastava et al., 2014).
 
     In training mode every entry of x is kept with probability p and zeroed otherwise;
     kept entries are divided by p, so the expected value of every output equals its
-    input. That is what makes test mode a plain identity.
+    input. That is what makes test mode a plain identity. It must not modify its inputs
+    (x and dropout_param).
 
     Inputs:
     - x: Array of any shape.
@@ -365,7 +382,8 @@ def dropout_forward(x, dropout_param):
 
     Returns a tuple of:
     - out: Array of the same shape and dtype as x.
-    - cache: The mask that multiplied x (same shape as x) in training mode; None in
+    - cache: In training mode the mask, the array (of x's shape and dtype) that x was
+      multiplied by: 1 / p where an entry was kept, 0 where it was dropped. None in
       test mode.
     """
     p, mode = dropout_param.get("p"), dropout_param.get("mode")
@@ -380,9 +398,10 @@ def dropout_forward(x, dropout_param):
         )
     rng = np.random.RandomState(dropout_param["seed"]) if "seed" in dropout_param else np.random
 
-    # TODO: In 'train' mode, build mask: entries that rng.rand(*x.shape) puts below p
-    # become 1 / p, the others 0 (cast to x.dtype), and set out = x * mask.
-    # In 'test' mode set out = x and mask = None.
+    # TODO: Implement the dropout forward pass in both modes: set out and mask (the cache
+    # described in the docstring). In 'train' mode draw the random numbers with a single
+    # call rng.rand(*x.shape) and keep an entry where its number is below p, so that a
+    # seed gives the masks the checks expect. In 'test' mode mask is None.
     ### BEGIN SOLUTION
     if mode == "train":
         mask = (rng.rand(*x.shape) < p).astype(x.dtype) / p
@@ -398,6 +417,8 @@ def dropout_forward(x, dropout_param):
 def dropout_backward(dout, cache):
     """Backward pass of inverted dropout.
 
+    It must not modify its inputs (dout and the cached mask).
+
     Inputs:
     - dout: Upstream gradient, of any shape.
     - cache: The mask from dropout_forward (None if it ran in test mode).
@@ -406,7 +427,8 @@ def dropout_backward(dout, cache):
     - dx: Gradient with respect to x, of the same shape as dout.
     """
     mask = cache
-    # TODO: Set dx = dout * mask, or dx = dout when mask is None (test mode).
+    # TODO: Implement the dropout backward pass: set dx, for both modes (in test mode the
+    # forward pass returned x unchanged).
     ### BEGIN SOLUTION
     dx = dout if mask is None else dout * mask
     ### END SOLUTION
@@ -417,7 +439,7 @@ def svm_loss(x, y):
     """Multiclass SVM (hinge) loss and its gradient, averaged over the minibatch.
 
     For example i with correct class y[i], loss_i = sum over j != y[i] of
-    max(0, x[i, j] - x[i, y[i]] + 1).
+    max(0, x[i, j] - x[i, y[i]] + 1). It must not modify its inputs (x, y).
 
     Inputs:
     - x: Scores, of shape (N, C); x[i, j] is the score of class j for example i.
@@ -427,10 +449,8 @@ def svm_loss(x, y):
     - loss: Scalar, the mean of loss_i over the N examples.
     - dx: Gradient of loss with respect to x, of shape (N, C).
     """
-    # TODO: Compute margins = max(0, x - correct_scores + 1) with correct_scores =
-    # x[i, y[i]] as a column, zero the margins of the correct classes, and set loss to
-    # their sum divided by N. For dx: every positive margin contributes +1 to its own
-    # entry and -1 to the entry of the correct class of its row; divide by N as well.
+    # TODO: Implement the SVM loss: set loss and dx. A margin of exactly 0 counts as not
+    # violated (it contributes no gradient).
     ### BEGIN SOLUTION
     N = x.shape[0]
     rows = np.arange(N)
@@ -447,6 +467,8 @@ def svm_loss(x, y):
 def softmax_loss(x, y):
     """Softmax (cross-entropy) loss and its gradient, averaged over the minibatch.
 
+    It must not modify its inputs (x, y).
+
     Inputs:
     - x: Scores, of shape (N, C); x[i, j] is the score of class j for example i.
     - y: Labels, of shape (N,), with 0 <= y[i] < C.
@@ -455,10 +477,9 @@ def softmax_loss(x, y):
     - loss: Scalar, the mean over the examples of -log(softmax(x[i])[y[i]]).
     - dx: Gradient of loss with respect to x, of shape (N, C).
     """
-    # TODO: Subtract each row's maximum from x first: the softmax does not change, and
-    # np.exp can no longer overflow. From the shifted scores compute log_probs (the log
-    # of the softmax, via the log of the row sums of exp) and set loss to the mean of
-    # -log_probs[i, y[i]]. The gradient is (probs - one_hot(y)) / N; set dx.
+    # TODO: Implement the softmax loss: set loss and dx. It must stay finite for scores
+    # of any size (np.exp overflows above about 709); subtracting a constant from a row
+    # of scores does not change its softmax.
     ### BEGIN SOLUTION
     N = x.shape[0]
     rows = np.arange(N)

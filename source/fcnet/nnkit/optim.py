@@ -17,9 +17,13 @@ Returns:
 - config: The same dictionary that was passed in (a new one if None was passed), with
   the state updated. Pass it back on the next call for the same parameter.
 
-The rules never modify w or dw in place, and state arrays never share memory with w or
-dw. The Solver keeps one config per parameter, because the state of a rule (a velocity,
-a moving average) belongs to a single parameter array.
+No rule modifies its inputs: w, dw and the state arrays already in config are left as
+they were (the caller may still hold them), and new state goes into config as new arrays
+that share no memory with w or dw. The Solver keeps one config per parameter, because the
+state of a rule (a velocity, a moving average) belongs to a single parameter array.
+
+Each rule is defined in the notebooks (FullyConnectedNets.ipynb for momentum, RMSProp and
+Adam; Optimizers.ipynb for all of them) and in the paper named in its docstring.
 """
 import numpy as np
 
@@ -46,11 +50,11 @@ def sgd(w, dw, config=None):
 
 
 def sgd_momentum(w, dw, config=None):
-    """Stochastic gradient descent with momentum.
+    """Stochastic gradient descent with momentum (Sutskever et al., 2013).
 
     The velocity is a decaying sum of past steps, so the update keeps moving along
     directions in which the gradient is consistent and damps directions in which it
-    oscillates.
+    oscillates. It must not modify its inputs (w, dw and the velocity passed in config).
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -70,12 +74,8 @@ def sgd_momentum(w, dw, config=None):
     config.setdefault("momentum", 0.9)
     config.setdefault("velocity", np.zeros_like(w))
 
-    # TODO: Implement the momentum update. With mu = config["momentum"],
-    # lr = config["learning_rate"] and v = config["velocity"], compute
-    #     v_new  = mu * v - lr * dw
-    #     next_w = w + v_new
-    # and store v_new in config["velocity"]. Build new arrays (no in-place updates
-    # such as `w += ...`): the caller still owns w, dw and the old velocity.
+    # TODO: Implement the momentum update: set next_w, and store the new velocity in
+    # config["velocity"] (a new array; the caller still owns the old one).
     ### BEGIN SOLUTION
     velocity = config["momentum"] * config["velocity"] - config["learning_rate"] * dw
     next_w = w + velocity
@@ -85,17 +85,13 @@ def sgd_momentum(w, dw, config=None):
 
 
 def nesterov_momentum(w, dw, config=None):
-    """Stochastic gradient descent with Nesterov momentum, in its lookahead-free form.
+    """Stochastic gradient descent with Nesterov momentum (Sutskever et al., 2013).
 
-    Nesterov momentum evaluates the gradient at the lookahead point w + mu * v rather
-    than at w. Storing the lookahead point itself as the parameter removes the need for
-    a second forward/backward pass: dw is then already the lookahead gradient, and the
-    update becomes (mu = momentum, lr = learning_rate, v = velocity)
-
-        v_new  = mu * v - lr * dw
-        next_w = w + mu * v_new - lr * dw
-
-    which is the same as next_w = w - mu * v + (1 + mu) * v_new.
+    Nesterov momentum evaluates the gradient at the look-ahead point, where the momentum
+    is about to carry the parameter, rather than at the parameter itself. This version
+    stores the look-ahead point as the parameter, so dw is already the gradient there and
+    one forward/backward pass per step suffices (Optimizers.ipynb derives the update in
+    this form). It must not modify its inputs (w, dw and the velocity passed in config).
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -115,11 +111,8 @@ def nesterov_momentum(w, dw, config=None):
     config.setdefault("momentum", 0.9)
     config.setdefault("velocity", np.zeros_like(w))
 
-    # TODO: Implement the Nesterov update. With mu = config["momentum"],
-    # lr = config["learning_rate"] and v = config["velocity"], compute
-    #     v_new  = mu * v - lr * dw
-    #     next_w = w + mu * v_new - lr * dw
-    # and store v_new in config["velocity"]. Build new arrays (no in-place updates).
+    # TODO: Implement the Nesterov update in the look-ahead form of Optimizers.ipynb: set
+    # next_w, and store the new velocity in config["velocity"] (a new array).
     ### BEGIN SOLUTION
     velocity = config["momentum"] * config["velocity"] - config["learning_rate"] * dw
     next_w = w + config["momentum"] * velocity - config["learning_rate"] * dw
@@ -129,10 +122,12 @@ def nesterov_momentum(w, dw, config=None):
 
 
 def adagrad(w, dw, config=None):
-    """AdaGrad: a per-element step size that shrinks with the sum of squared gradients.
+    """AdaGrad (Duchi, Hazan and Singer, 2011): a per-element step size that shrinks with
+    the sum of squared gradients.
 
     Elements with large past gradients take small steps and rarely updated elements
-    take large ones. The sum only grows, so the steps keep getting smaller.
+    take large ones. The sum only grows, so the steps keep getting smaller. It must not
+    modify its inputs (w, dw and the cache passed in config).
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -153,11 +148,9 @@ def adagrad(w, dw, config=None):
     config.setdefault("epsilon", 1e-8)
     config.setdefault("cache", np.zeros_like(w))
 
-    # TODO: Implement the AdaGrad update. With lr = config["learning_rate"],
-    # eps = config["epsilon"] and cache = config["cache"], compute
-    #     cache_new = cache + dw**2
-    #     next_w    = w - lr * dw / (sqrt(cache_new) + eps)
-    # and store cache_new in config["cache"]. Build new arrays (no in-place updates).
+    # TODO: Implement the AdaGrad update: set next_w, and store the new sum in
+    # config["cache"] (a new array). The sum includes this step's gradient before it is
+    # used, and epsilon is added to its square root, not inside it.
     ### BEGIN SOLUTION
     cache = config["cache"] + dw**2
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
@@ -167,9 +160,11 @@ def adagrad(w, dw, config=None):
 
 
 def rmsprop(w, dw, config=None):
-    """RMSProp: like AdaGrad, but with a moving average of squared gradients.
+    """RMSProp (Tieleman and Hinton, 2012): like AdaGrad, but with a moving average of
+    squared gradients.
 
-    Forgetting old gradients keeps the step size from shrinking towards zero.
+    Forgetting old gradients keeps the step size from shrinking towards zero. It must
+    not modify its inputs (w, dw and the cache passed in config).
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -193,12 +188,10 @@ def rmsprop(w, dw, config=None):
     config.setdefault("epsilon", 1e-8)
     config.setdefault("cache", np.zeros_like(w))
 
-    # TODO: Implement the RMSProp update. With lr = config["learning_rate"],
-    # rho = config["decay_rate"], eps = config["epsilon"] and cache = config["cache"],
-    # compute
-    #     cache_new = rho * cache + (1 - rho) * dw**2
-    #     next_w    = w - lr * dw / (sqrt(cache_new) + eps)
-    # and store cache_new in config["cache"]. Build new arrays (no in-place updates).
+    # TODO: Implement the RMSProp update: set next_w, and store the new moving average in
+    # config["cache"] (a new array). decay_rate is the weight of the old average; the
+    # average includes this step's gradient before it is used, and epsilon is added to
+    # its square root, not inside it.
     ### BEGIN SOLUTION
     rho = config["decay_rate"]
     cache = rho * config["cache"] + (1 - rho) * dw**2
@@ -209,10 +202,12 @@ def rmsprop(w, dw, config=None):
 
 
 def adam(w, dw, config=None):
-    """Adam: momentum on the gradient combined with RMSProp's per-element scaling.
+    """Adam (Kingma and Ba, 2015): momentum on the gradient combined with RMSProp's
+    per-element scaling.
 
     Both moving averages start at zero, so early on they underestimate the true
-    moments; dividing by (1 - beta**t) removes that bias.
+    moments; a bias correction that depends on the step count t removes that. It must
+    not modify its inputs (w, dw and the state arrays passed in config).
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -243,17 +238,10 @@ def adam(w, dw, config=None):
     config.setdefault("v", np.zeros_like(w))
     config.setdefault("t", 0)
 
-    # TODO: Implement the Adam update. With lr = config["learning_rate"],
-    # b1 = config["beta1"], b2 = config["beta2"], eps = config["epsilon"], and the
-    # state m = config["m"], v = config["v"], t = config["t"], compute
-    #     t_new  = t + 1                       (advance t BEFORE the bias correction)
-    #     m_new  = b1 * m + (1 - b1) * dw
-    #     v_new  = b2 * v + (1 - b2) * dw**2
-    #     m_hat  = m_new / (1 - b1**t_new)
-    #     v_hat  = v_new / (1 - b2**t_new)
-    #     next_w = w - lr * m_hat / (sqrt(v_hat) + eps)
-    # and store m_new, v_new, t_new in config["m"], config["v"], config["t"].
-    # Build new arrays (no in-place updates).
+    # TODO: Implement the Adam update: set next_w, and store the new state in config["m"],
+    # config["v"] (new arrays) and config["t"]. Conventions the checks use: t counts the
+    # updates including this one, so advance it BEFORE the bias correction; epsilon is
+    # added to the square root of the corrected v, not inside it.
     ### BEGIN SOLUTION
     beta1, beta2 = config["beta1"], config["beta2"]
     t = config["t"] + 1
@@ -268,13 +256,15 @@ def adam(w, dw, config=None):
 
 
 def adabelief(w, dw, config=None):
-    """AdaBelief: Adam with the squared gradient replaced by the squared surprise.
+    """AdaBelief (Zhuang et al., 2020): Adam with the squared gradient replaced by the
+    squared surprise.
 
-    Adam scales the step by the moving average of dw**2. AdaBelief scales it by the
-    moving average s of (dw - m)**2, how far the gradient lands from its predicted
-    value m: steps are large when the gradient agrees with its recent history and
-    small when it does not. (The AdaBelief paper also adds epsilon to s at every step;
-    this version, like Adam, adds epsilon only in the denominator.)
+    Adam scales the step by a moving average of the squared gradient. AdaBelief scales
+    it by a moving average s of the squared difference between the gradient and its
+    predicted value m: steps are large when the gradient agrees with its recent history
+    and small when it does not. (The AdaBelief paper also adds epsilon to s at every
+    step; this version, like Adam, adds epsilon only in the denominator.) It must not
+    modify its inputs (w, dw and the state arrays passed in config).
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -282,12 +272,12 @@ def adabelief(w, dw, config=None):
     - config: Dictionary or None. Keys:
       - learning_rate: Scalar step size. Default 1e-3.
       - beta1: Decay rate of the moving average of the gradient. Default 0.9.
-      - beta2: Decay rate of the moving average of (dw - m)**2. Default 0.999.
+      - beta2: Decay rate of the moving average s. Default 0.999.
       - epsilon: Small scalar that keeps the division finite. Default 1e-8.
       - m: Array of the same shape as w, moving average of the gradient (state).
         Default zeros.
-      - s: Array of the same shape as w, moving average of (dw - m)**2 (state).
-        Default zeros.
+      - s: Array of the same shape as w, moving average of the squared difference
+        between the gradient and m (state). Default zeros.
       - t: Number of updates done so far (state). Default 0.
 
     Returns a tuple of:
@@ -304,17 +294,10 @@ def adabelief(w, dw, config=None):
     config.setdefault("s", np.zeros_like(w))
     config.setdefault("t", 0)
 
-    # TODO: Implement the AdaBelief update. With lr = config["learning_rate"],
-    # b1 = config["beta1"], b2 = config["beta2"], eps = config["epsilon"], and the
-    # state m = config["m"], s = config["s"], t = config["t"], compute
-    #     t_new  = t + 1                       (advance t BEFORE the bias correction)
-    #     m_new  = b1 * m + (1 - b1) * dw
-    #     s_new  = b2 * s + (1 - b2) * (dw - m_new)**2     (note: the NEW m)
-    #     m_hat  = m_new / (1 - b1**t_new)
-    #     s_hat  = s_new / (1 - b2**t_new)
-    #     next_w = w - lr * m_hat / (sqrt(s_hat) + eps)
-    # and store m_new, s_new, t_new in config["m"], config["s"], config["t"].
-    # Build new arrays (no in-place updates).
+    # TODO: Implement the AdaBelief update: set next_w, and store the new state in
+    # config["m"], config["s"] (new arrays) and config["t"]. Conventions the checks use:
+    # s compares the gradient with this step's m (already updated), t and epsilon as in
+    # adam.
     ### BEGIN SOLUTION
     beta1, beta2 = config["beta1"], config["beta2"]
     t = config["t"] + 1

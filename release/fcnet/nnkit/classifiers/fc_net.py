@@ -104,6 +104,8 @@ class TwoLayerNet:
         - weight_scale: Standard deviation of the normal distribution the weights are
           drawn from.
         - reg: Strength of the L2 regularization.
+
+        It must not modify its inputs.
         """
         where = "TwoLayerNet"
         self.init_args = {
@@ -115,10 +117,10 @@ class TwoLayerNet:
         }
         self.reg = reg
         self.params = {}
-        # TODO: Initialize the parameters listed in the class docstring: weights W1, W2
-        # drawn with weight_scale * np.random.randn(rows, columns) (in that order, so a
-        # seeded run gives the expected numbers), biases b1, b2 as zeros. Store all four
-        # in self.params under the keys 'W1', 'b1', 'W2', 'b2'.
+        # TODO: Initialize the parameters of the class docstring in self.params, under the
+        # keys 'W1', 'b1', 'W2', 'b2'. Weights: normally distributed with mean 0 and
+        # standard deviation weight_scale, drawn from numpy's global generator (np.random),
+        # W1 before W2, so that a seeded run gives the checks' numbers. Biases: zeros.
         # TODO: your code goes here, in place of the raise below.
         raise NotImplementedError("TwoLayerNet.__init__: implement this (see the TODO above)")
 
@@ -134,20 +136,23 @@ class TwoLayerNet:
         - Otherwise a tuple (loss, grads): the scalar loss (softmax data loss plus
           regularization) and a dictionary with the same keys as self.params holding
           the gradient of the loss with respect to each parameter.
+
+        It must not modify its inputs (X, y) or the arrays in self.params.
         """
-        # TODO: Forward pass: run X through affine_relu_forward (W1, b1), then
-        # affine_forward (W2, b2). Set scores to the output and keep both caches.
+        # TODO: Implement the forward pass: set scores, the class scores of shape (N, C),
+        # and keep what the backward pass needs (nnkit/layer_utils.py has an affine-ReLU
+        # sandwich).
         # TODO: your code goes here, in place of the raise below.
         raise NotImplementedError("TwoLayerNet.loss: implement this (see the TODO above)")
 
         if y is None:
             return scores
 
-        # TODO: Backward pass. Set loss to the softmax loss of scores plus the L2 term
-        # 0.5 * self.reg * (sum(W1**2) + sum(W2**2)); the factor 0.5 makes the gradient
-        # of the L2 term self.reg * W. Backpropagate the softmax gradient through the two
-        # layers and set grads['W1'], grads['b1'], grads['W2'], grads['b2'], adding
-        # self.reg * W to the weight gradients (biases are not regularized).
+        # TODO: Implement the loss and the backward pass. Set loss: the softmax loss of
+        # the scores plus the L2 regularization, 0.5 * self.reg times the sum of the
+        # squares of every entry of W1 and W2 (biases are not regularized). Set grads: a
+        # dictionary with the keys of self.params, holding the gradient of loss with
+        # respect to each parameter, of that parameter's shape.
         # TODO: your code goes here, in place of the raise below.
         raise NotImplementedError("TwoLayerNet.loss: implement this (see the TODO above)")
         return loss, grads
@@ -194,6 +199,8 @@ class FullyConnectedNet:
           faster; use float64 for numeric gradient checks.
         - seed: If not None, dropout draws the same masks on every call (for gradient
           checks). It does not affect the initial weights, which come from np.random.
+
+        It must not modify its inputs (hidden_dims is only read).
         """
         self.init_args = _fully_connected_init_args(
             hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
@@ -205,13 +212,12 @@ class FullyConnectedNet:
         self.num_layers = 1 + len(hidden_dims)
         self.dtype = np.dtype(dtype)
         self.params = {}
-        # TODO: Initialize the parameters named in the class docstring, layer by layer
-        # from 1 to self.num_layers (layer l maps the size of layer l-1 to the size of
-        # layer l, starting from input_dim and ending with num_classes):
-        #   'Wl' = weight_scale * np.random.randn(fan_in, fan_out), 'bl' = zeros(fan_out),
-        # and for hidden layers only, when normalization is not None,
-        #   'gammal' = ones(fan_out), 'betal' = zeros(fan_out).
-        # Draw the weights in layer order. Leave the dtype alone: it is applied below.
+        # TODO: Initialize the parameters named in the class docstring in self.params, for
+        # the layers l = 1 .. self.num_layers: layer l maps the size of layer l - 1 to the
+        # size of layer l, from input_dim to num_classes. Weights as in TwoLayerNet
+        # (normal, mean 0, standard deviation weight_scale, from np.random), drawn in layer
+        # order; biases zeros; with normalization, every hidden layer's gamma ones and beta
+        # zeros. Leave the dtype alone: it is applied below.
         # TODO: your code goes here, in place of the raise below.
         raise NotImplementedError("FullyConnectedNet.__init__: implement this (see the TODO above)")
         self.params = {name: value.astype(self.dtype) for name, value in self.params.items()}
@@ -244,6 +250,8 @@ class FullyConnectedNet:
         - Otherwise a tuple (loss, grads), computed in training mode: the scalar loss
           (softmax data loss plus regularization) and a dictionary with the same keys
           as self.params holding the gradient of the loss with respect to each one.
+
+        It must not modify its inputs (X, y) or the arrays in self.params.
         """
         X = np.asarray(X, dtype=self.dtype)
         mode = "test" if y is None else "train"
@@ -253,24 +261,22 @@ class FullyConnectedNet:
             for bn_param in self.norm_params:
                 bn_param["mode"] = mode
 
-        # TODO: Forward pass. For each hidden layer l = 1 .. self.num_layers - 1 run
-        # affine_relu_forward (no normalization) or affine_norm_relu_forward (with
-        # gammal, betal, self.norm_params[l - 1] and self.normalization), followed by
-        # dropout_forward(..., self.dropout_param) if self.use_dropout. Keep every cache
-        # for the backward pass. Finish with affine_forward using the last W and b and
-        # set scores to its output.
+        # TODO: Implement the forward pass through the architecture of the class docstring:
+        # set scores, of shape (N, C), and keep what the backward pass needs. Hidden layer
+        # l normalizes with gammal, betal and self.norm_params[l - 1] when
+        # self.normalization is set, and applies dropout with self.dropout_param when
+        # self.use_dropout is True (nnkit/layer_utils.py has the sandwiches).
         # TODO: your code goes here, in place of the raise below.
         raise NotImplementedError("FullyConnectedNet.loss: implement this (see the TODO above)")
 
         if y is None:
             return scores
 
-        # TODO: Backward pass. Set loss to the softmax loss of scores plus the L2 term
-        # 0.5 * self.reg * sum(W**2) over every weight matrix (not biases, gammas or
-        # betas). Backpropagate the softmax gradient through the last affine layer and
-        # then through the hidden layers in reverse order (dropout_backward first if
-        # dropout is on, then the matching sandwich backward). Store each gradient in
-        # grads under its parameter's name and add self.reg * W to each weight gradient.
+        # TODO: Implement the loss and the backward pass. Set loss: the softmax loss of the
+        # scores plus 0.5 * self.reg times the sum of the squares of every entry of every
+        # weight matrix (biases, gammas and betas are not regularized). Set grads: a
+        # dictionary with the keys of self.params, holding the gradient of loss with
+        # respect to each parameter, of that parameter's shape.
         # TODO: your code goes here, in place of the raise below.
         raise NotImplementedError("FullyConnectedNet.loss: implement this (see the TODO above)")
         return loss, grads
