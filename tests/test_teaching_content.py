@@ -236,6 +236,8 @@ def test_the_colab_cell_is_the_same_everywhere_and_fetches_every_dataset():
     assert f'FOLDERNAME = "{MANIFEST.colab_folder}"' in cell
     assert "sys.path.insert(0, folder)" in cell
     fetch = [line for line in cell.splitlines() if "get_datasets.sh" in line and "!" in line]
-    assert len(fetch) == 1  # one place fetches the data
-    for dataset in ("cifar-10-batches-py", "mnist"):
-        assert f"datasets/{dataset}" in cell
+    # One place fetches the data, every session and unconditionally: the script fetches
+    # whatever of CIFAR-10 and MNIST is missing and writes the fast-load cache on the Colab
+    # machine (tests/test_colab_setup.py runs it).
+    assert [line.strip() for line in fetch] == ["!bash datasets/get_datasets.sh"]
+    assert fetch[0].startswith("    !")  # inside the Colab branch, under no other condition
