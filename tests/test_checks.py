@@ -653,51 +653,88 @@ def test_the_layer_server_refuses_what_no_layer_accepts(tmp_path):
 # --- visible checks: copies, and the same verdict as the hidden ones ----------------------
 
 
+VISIBLE_RUNNER = """\
+import json, sys
+sys.path.insert(0, ".")
+namespace, failures = {"__name__": "__main__"}, {}
+for name, code in json.load(open(sys.argv[1])):
+    try:
+        exec(compile(code, name, "exec"), namespace)
+    except Exception as error:
+        failures[name] = f"{type(error).__name__}: {error}"
+print("FAILURES " + json.dumps(failures))
+"""
+
+
 def visible(submission, notebook, cells):
     """Run the visible code of `cells` (grade ids or cell ids) of a source notebook, after its
-    import cell, in a fresh process in the submission folder: what the kernel would do."""
+    import cell, one after the other in one namespace in the submission folder, as a kernel
+    would: (the cells that raised, {name: error}; what they printed)."""
     source = [cell for cell in nbformat.read(SOURCE / notebook, as_version=4).cells if cell.cell_type == "code"]
     imports = next(cell for cell in source if "from nnkit." in cell.source)
     chosen = [imports] + [cell for cell in source if cell.get("id") in cells
                           or cell.metadata.get("nbgrader", {}).get("grade_id") in cells]
-    code = "\n".join(HIDDEN_SECTION.sub("", cell.source) for cell in chosen)
-    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    named = [(cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id"),
+              "\n".join(line for line in HIDDEN_SECTION.sub("", cell.source).splitlines()
+                        if not line.lstrip().startswith(("%", "!")))) for cell in chosen]
+    (submission / "cells.json").write_text(json.dumps(named))
     env = dict(os.environ, NNKIT_DATA_DIR=str(REPO / "datasets"), MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, '.')\n" + code],
-                          cwd=submission, capture_output=True, text=True, timeout=600, env=env)
+    ran = subprocess.run([sys.executable, "-c", VISIBLE_RUNNER, "cells.json"], cwd=submission,
+                         capture_output=True, text=True, timeout=600, env=env)
+    *printed, last = ran.stdout.rstrip("\n").splitlines() or [""]
+    assert last.startswith("FAILURES "), ran.stderr
+    return json.loads(last[len("FAILURES "):]), "\n".join(printed)
 
 
 def test_visible_cell_of_softmax_loss_passes_a_loss_that_shifts_in_place(tmp_path):
     submission = make_submission(tmp_path, edits=[
         (LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x\n    shifted -= x.max(axis=1, keepdims=True)", 0)])
-    ran = visible(submission, "FullyConnectedNets.ipynb", ["fc_softmax_loss"])
-    assert ran.returncode == 0, ran.stderr
+    failures, _ = visible(submission, "FullyConnectedNets.ipynb", ["fc_softmax_loss"])
+    assert failures == {}
 
 
 def test_a_wrong_adam_costs_one_cell_visible_and_hidden(tmp_path):
     submission = make_submission(tmp_path, edits=MUTANTS["adam without bias correction"][0])
-    ran = visible(submission, "FullyConnectedNets.ipynb", ["fc_adam"])
-    assert ran.returncode != 0 and "adam: next_w is wrong" in ran.stderr, ran.stderr
-    ran = visible(submission, "Optimizers.ipynb", ["check-helpers", "opt_sgd_momentum", "opt_rmsprop", "opt_adam"])
-    assert ran.returncode == 0, ran.stderr
-    assert "adam in the Solver vs. called by hand: largest relative difference 0.0e+00" in ran.stdout
+    failures, _ = visible(submission, "FullyConnectedNets.ipynb", ["fc_sgd_momentum", "fc_rmsprop", "fc_adam"])
+    assert list(failures) == ["fc_adam"] and "adam: next_w is wrong" in failures["fc_adam"], failures
+    failures, printed = visible(submission, "Optimizers.ipynb", ["check-helpers", "opt_sgd_momentum", "opt_rmsprop",
+                                                                 "opt_adam"])
+    assert failures == {}
+    assert "adam in the Solver vs. called by hand: largest relative difference 0.0e+00" in printed
+
+
+def test_an_unfinished_rule_costs_no_other_rules_cell_in_optimizers(tmp_path):
+    submission = make_submission(tmp_path, edits=[
+        (OPTIM, "next_w = w + velocity", "raise NotImplementedError('sgd_momentum')", 0)])
+    failures, _ = visible(submission, "Optimizers.ipynb", ["check-helpers", "opt_sgd_momentum", "opt_rmsprop",
+                                                           "opt_adam"])
+    assert failures == {"opt_sgd_momentum": "NotImplementedError: sgd_momentum"}
 
 
 def test_a_bug_of_the_plain_network_costs_one_cell_visible_and_hidden(tmp_path):
     submission = make_submission(tmp_path, edits=MUTANTS["FullyConnectedNet without the 0.5 of the L2 term"][0])
-    ran = visible(submission, "FullyConnectedNets.ipynb", ["fc_fcnet_loss_grads"])
-    assert ran.returncode != 0 and "FullyConnectedNet.loss: grads['W1'] is wrong at reg = 3.14" in ran.stderr
-    ran = visible(submission, "BatchNormalization.ipynb", ["bn_fcnet_batchnorm", "bn_fcnet_layernorm"])
-    assert ran.returncode == 0, ran.stderr
-    assert "Not checked yet: the network needs these parts" in ran.stdout
-    assert "FullyConnectedNet (no normalization, reg = 3.14): grads['W1'] does not match" in ran.stdout
+    failures, _ = visible(submission, "FullyConnectedNets.ipynb", ["fc_fcnet_loss_grads"])
+    assert list(failures) == ["fc_fcnet_loss_grads"], failures
+    assert "FullyConnectedNet.loss: grads['W1'] is wrong at reg = 3.14" in failures["fc_fcnet_loss_grads"]
+    failures, printed = visible(submission, "BatchNormalization.ipynb", ["bn_fcnet_batchnorm", "bn_fcnet_layernorm"])
+    assert failures == {}
+    assert "Not checked yet: the network needs these parts" in printed
+    assert "FullyConnectedNet (no normalization, reg = 3.14): grads[" in printed
+
+
+def test_an_overfitting_cell_is_graded_by_the_rerun_not_by_a_training_that_crashed(tmp_path):
+    submission = make_submission(tmp_path, edits=[(LAYERS, "out = np.maximum(0, x)", "raise MemoryError", 0)])
+    failures, printed = visible(submission, "FullyConnectedNets.ipynb", [
+        "code-load-data", "fc_overfit_three_layer", "fc_overfit_three_layer_check"])
+    assert list(failures) == ["fc_overfit_three_layer"], failures  # the training, not the graded cell
+    assert "The training cell above did not finish" in printed
 
 
 def test_visible_batchnorm_test_mode_message_states_what_it_measured(tmp_path):
     submission = make_submission(tmp_path, edits=MUTANTS["batchnorm test mode adds eps outside the square root"][0])
-    ran = visible(submission, "BatchNormalization.ipynb", ["bn_forward_test"])
-    assert "the output differs from `expected` above, a normalized with the running_mean" in ran.stderr, ran.stderr
-    assert "statistics of the current batch" not in ran.stderr
+    failures, _ = visible(submission, "BatchNormalization.ipynb", ["bn_forward_test"])
+    assert "the output differs from `expected` above, a normalized with the running_mean" in failures["bn_forward_test"]
+    assert "statistics of the current batch" not in failures["bn_forward_test"]
 
 
 # --- multiple choice: not answered, and in which form ---------------------------------------
