@@ -231,3 +231,22 @@ def test_without_a_sandbox_a_forged_verdicts_file_gives_no_points(graded, tmp_pa
     cells = cells_by_student(read_csv(out / "scores.csv"))[tampering.student_id]
     assert {grade_id: points(cells[grade_id]["score"]) for grade_id in tampering.expect.loses} == \
         dict.fromkeys(tampering.expect.loses, 0.0)
+
+
+# --- fair grading: the other notebooks some entries hand in --------------------------------
+
+@pytest.mark.parametrize("case", [case for case in EXPECTED if case.expect.notebooks],
+                         ids=lambda case: case.name)
+def test_other_notebooks(graded, case):
+    """Every test cell of the other notebooks an entry hands in scores full points, except
+    the entry's lost cells, which score 0 and say why."""
+    stems = {Path(name).stem for name in case.expect.notebooks}
+    rows = {row["grade_id"]: row for row in read_csv(graded.out / "scores.csv")
+            if row["student_id"] == case.student_id and row["notebook"] in stems}
+    assert case.expect.loses - FC_TESTS <= set(rows), f"no rows for {sorted(case.expect.loses - set(rows))}"
+    assert ({grade_id: points(row["score"]) for grade_id, row in rows.items()} ==
+            {grade_id: 0.0 if grade_id in case.expect.loses else points(row["max_score"])
+             for grade_id, row in rows.items()})
+    unexplained = {grade_id: rows[grade_id]["message"] for grade_id in case.expect.explained_cells() & set(rows)
+                   if not any(phrase in rows[grade_id]["message"] for phrase in case.expect.why)}
+    assert unexplained == {}

@@ -7,7 +7,9 @@ copy of nothing but the submission, a work folder for the jobs, and the two runn
 never the reference solution, the hidden checks or the gradebook. Its memory (address
 space) and file sizes are capped, every job has a CPU limit and a wall-clock timeout, and
 inputs and outputs travel as .npz files read with allow_pickle=False, so nothing the
-student's code writes can run code in the grader.
+student's code writes can run code in the grader. During a check of a network, the job's
+calls of the grader's layers come back on the same pipe and are served in between
+(layer_server.py), until the job's answer arrives.
 """
 import atexit
 import json
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,8 @@ TIMEOUT_ENV = "NNKIT_CHECK_PROBE_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 # Time for the student process to start (bubblewrap, Python, numpy) on a loaded machine.
 START_SECONDS = 60.0
+# Longest line accepted from the runner (its answers and the calls it passes on are short).
+LINE_BYTES = 4096
 # Native libraries must not start a thread per core on the shared grading machine.
 SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 _STUCK_AT = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
@@ -62,13 +67,15 @@ class StudentProcess:
         self._jobs = 0
         self._lock = threading.Lock()  # one job at a time on the runner's pipe
 
-    def run_probe(self, probe_name, cases, subject):
+    def run_probe(self, probe_name, cases, subject, layers=None):
         """Run probes.PROBES[probe_name] on each case with the student's nnkit.
 
         Inputs:
         - probe_name: Name of the probe.
         - cases: List of dicts of arrays.
         - subject: What is being checked, for messages ("affine_backward").
+        - layers: None, or the grader's layers (layer_server.ReferenceLayers) that the
+          student's network runs with instead of its own layers.py.
 
         Returns: (list of dicts of arrays, one per case; the submission's files the probe
         imported, e.g. ["nnkit/layers.py"]).
@@ -79,9 +86,9 @@ class StudentProcess:
                 f"no nnkit/ folder in the submission ({self.submission.name}): hand in the "
                 "nnkit package next to the notebooks")
         with self._lock:
-            return self._run_job(probe_name, cases, subject)
+            return self._run_job(probe_name, cases, subject, layers)
 
-    def _run_job(self, probe_name, cases, subject):
+    def _run_job(self, probe_name, cases, subject, layers):
         timeout = probe_timeout()
         self._jobs += 1
         job = self._start() / f"job-{self._jobs:04d}"
@@ -92,7 +99,8 @@ class StudentProcess:
                                             for key, value in case.items()})
             exit_code = self._send({"job": job.name, "probe": probe_name, "cases": len(cases),
                                     "timeout_seconds": max(1, round(timeout)),
-                                    "cpu_seconds": int(timeout) + 5}, timeout + 10)
+                                    "cpu_seconds": int(timeout) + 5,
+                                    "reference_layers": layers is not None}, timeout + 10, job, layers)
             return _read_result(job, exit_code, len(cases), subject, timeout, self.submission)
         finally:
             shutil.rmtree(job, ignore_errors=True)
@@ -128,26 +136,39 @@ class StudentProcess:
             stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         return self._work
 
-    def _send(self, request, wall_seconds):
-        """Send one job; returns the child's exit code, or None when it had to be killed."""
+    def _send(self, request, wall_seconds, job, layers):
+        """Send one job and serve the calls of the grader's layers it makes; returns the
+        child's exit code, or None when it had to be killed."""
+        if not self._write(request):
+            return None
+        deadline = time.monotonic() + wall_seconds + (START_SECONDS if self._jobs == 1 else 0)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            while True:
+                ready = selector.select(max(0.0, deadline - time.monotonic()))
+                line = self._process.stdout.readline(LINE_BYTES) if ready else ""
+                try:
+                    answer = json.loads(line)
+                except ValueError:
+                    answer = {}
+                if not isinstance(answer, dict) or answer.get("job") != request["job"]:
+                    self.close()  # stuck, or the runner itself died
+                    return None
+                if "call" not in answer:
+                    return answer["exit"]
+                reply = (layers.serve(job, answer) if layers is not None else
+                         {"ok": False, "message": "this check runs none of the grader's layers"})
+                if not self._write({"reply": answer["call"], **reply}):
+                    return None
+
+    def _write(self, message):
         try:
-            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.write(json.dumps(message) + "\n")
             self._process.stdin.flush()
         except OSError:
             self.close()
-            return None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._process.stdout, selectors.EVENT_READ)
-            ready = selector.select(wall_seconds + (START_SECONDS if self._jobs == 1 else 0))
-        line = self._process.stdout.readline() if ready else ""
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            answer = {}
-        if answer.get("job") != request["job"]:  # stuck, or the runner itself died
-            self.close()
-            return None
-        return answer["exit"]
+            return False
+        return True
 
 
 _processes = {}

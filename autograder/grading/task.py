@@ -255,8 +255,11 @@ def kernel_deaths(autograded: Path, manifest: Manifest) -> list[str]:
 def _verdict_message(verdict: dict | None) -> str:
     if not verdict or verdict["status"] == "passed":
         return ""
+    message = verdict["message"].removeprefix("- ")
+    if verdict.get("unanswered"):  # "not answered: set inline_q1_answer in ..."
+        return _shorten(message)
     kind = "hidden check failed" if verdict["status"] == "failed" else "hidden check could not run"
-    return _shorten(f"{kind}: {verdict['message'].removeprefix('- ')}")
+    return _shorten(f"{kind}: {message}")
 
 
 def failure_messages(notebook_path: Path) -> dict[str, str]:
