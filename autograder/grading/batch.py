@@ -23,12 +23,19 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from .. import sandbox
+from ..checks.student_process import AFTER_A_TIMEOUT, MEMORY_BYTES as PROBE_MEMORY_BYTES
+from ..checks.student_process import probe_timeout
 from ..manifest import Manifest
+from . import time_limits
 from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
+from .hidden import checks_budget
+from .kernel import KERNEL_MEMORY_BYTES
+from .output_cap import CELL_LIMIT, NOTEBOOK_LIMIT
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
 from .report import write_report
 from .submissions import compile_name_pattern, find_entries
 from .task import GradingResult, GradingTask, Limits, grade_submission, unexpected_failure
+from .time_limits import cell_times_path
 
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
 
@@ -45,7 +52,7 @@ class Graded:
 
 
 def validate_inputs(submissions: Path, out: Path, data_dir: Path,
-                    name_pattern: str | None = None) -> None:
+                    name_pattern: str | None = None, cell_times: Path | None = None) -> None:
     """Raise GradingInputError naming the first problem with the command's inputs."""
     if name_pattern is not None:
         try:
@@ -67,6 +74,10 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path,
     if not (data_dir / DATA_MARKER).is_dir():
         raise GradingInputError(f"no {DATA_MARKER} in {data_dir}, so every notebook would fail "
                                 "to load its data; run `make data` or set NNKIT_DATA_DIR")
+    if cell_times is not None and not cell_times.is_file():
+        raise GradingInputError(f"{cell_times} not found: the cells' time limits follow the "
+                                "reference's measured times; run `autograder release "
+                                f"{cell_times.parent.name}`, which measures them")
 
 
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
@@ -75,7 +86,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     """Grade every entry of `submissions` into `out`. name_pattern: how entry names carry
     the student id and time (see submissions.py)."""
     data_dir = data_folder(course_root)
-    validate_inputs(submissions, out, data_dir, name_pattern)
+    validate_inputs(submissions, out, data_dir, name_pattern, cell_times_path(manifest))
     entries = find_entries(submissions.resolve(), name_pattern)
     paths = OutputPaths(out.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -83,6 +94,10 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     isolation = sandbox.status()
     say(isolation.description if isolation.confined else
         f"WARNING: {isolation.description}. See docs/SECURITY.md.")
+    in_force = limits_in_force(limits)
+    for limit in in_force:
+        say(f"  {limit.name}: {limit.how}" if limit.in_force else
+            f"  WARNING, {limit.name} not capped: {limit.how}")
     with tempfile.TemporaryDirectory(prefix=f"autograder-grade-{manifest.id}-") as scratch:
         scratch = Path(scratch)
         say(f"Preparing a scratch course for {manifest.id} and registering it in "
@@ -103,15 +118,31 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
             # this one process: no two writers ever touch the gradebook or the output files,
             # and a run that is interrupted keeps everything graded so far.
             record_in_gradebook(paths.db_url, manifest.id, [result])
-            copy_student_files(paths, manifest.id, result)
+            copy_student_files(paths, manifest, result)
             write_csvs(paths, [result], max_score)
             shutil.rmtree(scratch / "tasks" / result.student_id, ignore_errors=True)
             results[result.student_id] = result
             say(f"  {result.student_id}: {_points(result.score)} points in {result.seconds:.0f} s"
                 f" ({result.status})")
 
-    write_report(paths, manifest, max_score, isolation)
+    write_report(paths, manifest, max_score, isolation, in_force)
     return Graded([results[entry.student_id] for entry in entries], paths, max_score)
+
+
+def limits_in_force(limits: Limits) -> list[sandbox.Limit]:
+    """Every limit on student code, and whether it is in force on this machine."""
+    probe = limits.probe or probe_timeout()
+    return [
+        sandbox.Limit("time", True, f"{time_limits.describe(limits.cell_floor)}; each hidden "
+                      f"check's student code {probe:g} s ({probe * AFTER_A_TIMEOUT:g} s after one "
+                      f"timed out), all of them {checks_budget(limits.probe):.0f} s"),
+        sandbox.Limit("output", True, f"{CELL_LIMIT:,} characters per cell and "
+                      f"{NOTEBOOK_LIMIT:,} per notebook, cut as the grader receives them"),
+        sandbox.Limit("memory", True, f"address space of each process: {KERNEL_MEMORY_BYTES // 2**30} "
+                      f"GiB in a notebook kernel, {PROBE_MEMORY_BYTES // 2**30} GiB for the hidden "
+                      "checks' student code (RLIMIT_AS, set before student code starts)"),
+        *sandbox.limits(),
+    ]
 
 
 def run_tasks(tasks: list[GradingTask], workers: int):

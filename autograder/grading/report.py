@@ -10,13 +10,13 @@ import statistics
 from collections import defaultdict
 
 from ..manifest import Manifest
-from ..sandbox import SandboxStatus
+from ..sandbox import Limit, SandboxStatus
 from .records import OutputPaths, read_csv
 from .task import FAILED
 
 
 def write_report(paths: OutputPaths, manifest: Manifest, max_score: float,
-                 isolation: SandboxStatus) -> None:
+                 isolation: SandboxStatus, limits: list[Limit]) -> None:
     grades = read_csv(paths.grades_csv)
     scores = read_csv(paths.scores_csv)
     graded = [row for row in grades if _graded(row)]
@@ -41,8 +41,18 @@ def write_report(paths: OutputPaths, manifest: Manifest, max_score: float,
                      f"{_number(statistics.median(values))}, lowest {_number(min(values))}, "
                      f"highest {_number(max(values))}")
     lines += ["", f"![Score distribution]({paths.histogram.name})", ""]
-    lines += _attention(grades, scores) + _per_question(graded, scores) + _score_table(grades)
+    lines += _limits(limits) + _attention(grades, scores) + _per_question(graded, scores)
+    lines += _score_table(grades)
     paths.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _limits(limits: list[Limit]) -> list[str]:
+    lines = ["## Limits on student code", "",
+             "In force: enforced by the operating system or the grader, whatever the student's "
+             "code does.", "", "| Limit | In force | How (or why not) |", "|---|---|---|"]
+    lines += [f"| {limit.name} | {'yes' if limit.in_force else '**no**'} | {_cell(limit.how)} |"
+              for limit in limits]
+    return lines + [""]
 
 
 def _attention(grades, scores) -> list[str]:
