@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading
+.PHONY: setup sandbox data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-faults
 
 setup: $(VENV)/.installed sandbox
 
@@ -53,3 +53,7 @@ benchmark: data
 # Grading one submission against executing its notebooks bare; 1 vs 2 workers (~15 min).
 benchmark-grading: data
 	$(PY) benchmarks/bench_grading.py
+
+# Grading a submission with an endless loop next to the reference, side by side (~5 min).
+benchmark-faults: data
+	$(PY) benchmarks/bench_faults.py
