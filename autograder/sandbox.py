@@ -156,14 +156,19 @@ def limits() -> tuple[Limit, ...]:
                        f"a sandbox above {SANDBOX_TASKS} processes and threads, but a fork bomb "
                        "can outrun it between two counts"),
     }[cap]
-    place = f"{PLACE_BYTES // 2**20} MiB"
-    disk = (Limit("disk", True, f"{place} each for its folder, /tmp and /dev/shm (size-capped "
-                  f"tmpfs), files of at most {FILE_BYTES // 2**20} MiB; the exchange folders "
-                  f"shared with the grader are watched ({place} in all)")
-            if status().confined else
-            Limit("disk", False, f"without bubblewrap, the supervisor watches the folders "
-                  f"student code writes ({2 * PLACE_BYTES // 2**20} MiB) and ends it above "
-                  f"that, and files are at most {FILE_BYTES // 2**20} MiB"))
+    place, file = f"{PLACE_BYTES // 2**20} MiB", f"{FILE_BYTES // 2**20} MiB"
+    if not status().confined:
+        disk = Limit("disk", False, f"without bubblewrap, the supervisor watches the folders "
+                     f"student code writes ({_watched_bytes(False) // 2**20} MiB) and ends it "
+                     f"above that, and files are at most {file}")
+    elif not _caps_tmpfs(shutil.which("bwrap")):
+        disk = Limit("disk", False, f"this bubblewrap cannot cap a tmpfs (--size needs 0.7 or "
+                     f"later): its folder, /tmp and /dev/shm are memory without a cap, only "
+                     f"files are at most {file}")
+    else:
+        disk = Limit("disk", True, f"{place} each for its folder, /tmp and /dev/shm (size-capped "
+                     f"tmpfs), files of at most {file}; the exchange folders shared with the "
+                     f"grader are watched ({place} in all)")
     return (
         processes, disk,
         Limit("environment", True, "student code starts from an empty environment plus the "
@@ -188,7 +193,7 @@ def supervise(argv: list[str]) -> int:
         resource.setrlimit(resource.RLIMIT_NPROC, (allowed, allowed))
     home = None if plan.bwrap else tempfile.mkdtemp(prefix="nnkit-home-")
     watched = [Path(path) for path in plan.exchange + ([] if home is None else [plan.folder, home])]
-    watched_cap = PLACE_BYTES * (1 if home is None else 3)
+    watched_cap = _watched_bytes(confined=home is None)
     baseline = sum(_disk_use(path) for path in watched)
     if home is None:
         argv_, env, cwd = _bwrap_args(plan.bwrap, plan) + command, {}, None
@@ -218,12 +223,17 @@ def supervise(argv: list[str]) -> int:
     return child.returncode if child.returncode >= 0 else 128 - child.returncode
 
 
+def _watched_bytes(confined: bool) -> int:
+    """What the supervisor lets a sandbox write where it watches instead of capping: the
+    exchange folders' share, and unconfined also that of its folder and its HOME."""
+    return PLACE_BYTES * (1 if confined else WRITABLE_PLACES - 1)
+
+
 def _bwrap_args(bwrap: str, plan: Plan) -> list[str]:
-    place = str(PLACE_BYTES)
+    capped = ["--size", str(PLACE_BYTES)] if _caps_tmpfs(bwrap) else []
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--clearenv", "--proc", "/proc", "--dev", "/dev",
-            "--size", place, "--tmpfs", "/dev/shm", "--size", place, "--tmpfs", "/tmp",
-            "--dir", "/tmp/home"]
+            *capped, "--tmpfs", "/dev/shm", *capped, "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for path in _SYSTEM_DIRS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -234,7 +244,7 @@ def _bwrap_args(bwrap: str, plan: Plan) -> list[str]:
             args += ["--ro-bind", path, path]
     for path in [*python_dirs(), *plan.readable]:
         args += ["--ro-bind", str(path), str(path)]
-    args += ["--size", place, "--tmpfs", plan.folder]
+    args += [*capped, "--tmpfs", plan.folder]
     for entry in sorted(os.listdir(plan.folder)):
         path = os.path.join(plan.folder, entry)
         args += ["--ro-bind", path, path]
@@ -257,6 +267,16 @@ def _end_with_parent() -> None:
         return
     if os.getppid() != parent:  # it ended before the request took effect
         sys.exit(1)
+
+
+@functools.cache
+def _caps_tmpfs(bwrap: str) -> bool:
+    """Whether this bubblewrap can cap a tmpfs's size (--size: bubblewrap 0.7 and later)."""
+    try:
+        shown = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--size" in shown.stdout + shown.stderr
 
 
 @functools.cache
