@@ -6,7 +6,7 @@ guarantees that a fault costs only what it touches:
 - Time. Each cell gets its own limit and each notebook a budget, derived from the
   reference solution's measured times (time_limits.py). A cell over its limit is
   interrupted and fails with "timed out after N s", naming the function it was stuck in;
-  from then on the cells of the submission get a tight limit. A cell that does not stop
+  from then on the cells of the submission get a tight floor. A cell that does not stop
   when interrupted gets a new kernel (as below). When the notebook's budget runs out, the
   cells left are not run, each saying why; the notebook is still saved and graded, so
   every score reached so far is kept.
@@ -68,7 +68,8 @@ class ExecuteWithinLimits(Execute):
     ).tag(config=True)
 
     cell_floor = Float(
-        CELL_FLOOR, help="The least time, in seconds, any cell gets (before tightening).",
+        CELL_FLOOR, help="The least time, in seconds, any cell gets (a third of it once a cell "
+                         "of the submission has timed out).",
     ).tag(config=True)
 
     max_restarts = Integer(
@@ -141,7 +142,7 @@ class ExecuteWithinLimits(Execute):
         seconds = max(1, math.ceil(min(limit, left)))
         message = (f"stopped after {seconds} s: this notebook's time budget of "
                    f"{self._limits.budget:.0f} s ran out" if by_budget else
-                   f"timed out after {seconds} s ({self._limits.describe(cell)})")
+                   f"timed out after {seconds} s ({self._limits.rule()})")
         self.timeout = seconds
         self.error_on_timeout = {"ename": TIMEOUT_ERROR, "evalue": message,
                                  "traceback": [f"{TIMEOUT_ERROR}: {message}"]}

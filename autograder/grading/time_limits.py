@@ -13,12 +13,13 @@ derives every time limit from those measurements:
 - a cell may take CELL_MULTIPLE times what the reference needed for it, and at least
   CELL_FLOOR seconds (a cell the reference does not have, e.g. one the student added, gets
   the floor);
-- once one cell of a submission has timed out, every later cell gets TIGHTENING of that:
-  a function that never returns would otherwise get the full time again in every cell that
-  calls it;
+- once one cell of a submission has timed out, the floor drops to TIGHTENING of itself for
+  every later cell: a function that never returns would otherwise get the full floor again
+  in every cell that calls it (most cells need a fraction of a second), while a cell that
+  needs long keeps its multiple of the reference's time;
 - a notebook's cells together may take CELL_MULTIPLE times the reference's time for the
-  whole notebook, and at least NOTEBOOK_FLOOR: when that budget runs out, the cells left
-  are recorded as not run, and the notebook is still saved and graded;
+  whole notebook, and at least NOTEBOOK_FLOOR_CELLS times the floor: when that budget runs
+  out, the cells left are recorded as not run, and the notebook is still saved and graded;
 - in a kernel, a hidden test cell waits at most VERDICT_WAIT for its verdict (the grader
   has waited for it before running the cell; this only covers checks that ran out of time).
 
@@ -39,8 +40,8 @@ from ..manifest import Manifest
 CELL_MULTIPLE = 10.0
 CELL_FLOOR = 10.0
 TIGHTENING = 1 / 3
-NOTEBOOK_FLOOR = 6 * CELL_FLOOR
-VERDICT_WAIT = TIGHTENING * CELL_FLOOR / 2  # below the least time any cell gets
+NOTEBOOK_FLOOR_CELLS = 6
+VERDICT_WAIT = TIGHTENING * CELL_FLOOR / 2  # below the least time a cell gets by default
 # What nbgrader may take besides running cells, per notebook: start kernels (one more per
 # kernel death: ExecuteWithinLimits.max_restarts; with several graders sharing the cores a
 # kernel can take well over nbgrader's 60 s to start: nbgrader_config.py's
@@ -129,24 +130,26 @@ class NotebookLimits:
 
     def cell(self, cell: NotebookNode) -> float:
         reference = self.times.seconds(cell) if self.times else None
-        limit = max(self.floor, CELL_MULTIPLE * (reference or 0.0))
-        return limit * TIGHTENING if self.tight else limit
+        return max(self.least, CELL_MULTIPLE * (reference or 0.0))
+
+    @property
+    def least(self) -> float:
+        """The floor, or a share of it once a cell has timed out."""
+        return self.floor * TIGHTENING if self.tight else self.floor
 
     @property
     def budget(self) -> float:
         return notebook_budget(self.times, self.floor)
 
-    def describe(self, cell: NotebookNode) -> str:
-        """How this cell's limit came about, for the student: "10x the reference solution's
+    def rule(self) -> str:
+        """How a cell's limit comes about, for the student: "10x the reference solution's
         time for this cell, at least 10 s"."""
-        rule = f"{CELL_MULTIPLE:g}x the reference solution's time for this cell, at least {self.floor:g} s"
-        if self.tight:
-            return f"{rule}, cut to {TIGHTENING:.0%} because an earlier cell timed out"
-        return rule
+        rule = f"{CELL_MULTIPLE:g}x the reference solution's time for this cell, at least {self.least:.3g} s"
+        return f"{rule} since an earlier cell timed out" if self.tight else rule
 
 
 def notebook_budget(times: NotebookTimes | None, floor: float = CELL_FLOOR) -> float:
-    return max(NOTEBOOK_FLOOR * floor / CELL_FLOOR, CELL_MULTIPLE * (times.total if times else 0.0))
+    return max(NOTEBOOK_FLOOR_CELLS * floor, CELL_MULTIPLE * (times.total if times else 0.0))
 
 
 def backstop(times: CellTimes, notebooks: list[str], checks_budget: float,
@@ -164,5 +167,5 @@ def describe(floor: float = CELL_FLOOR) -> str:
     """The time limits in one sentence, for the report."""
     return (f"each cell {CELL_MULTIPLE:g}x the reference solution's time for it (at least "
             f"{floor:g} s), each notebook {CELL_MULTIPLE:g}x the reference's time for the "
-            f"notebook (at least {NOTEBOOK_FLOOR * floor / CELL_FLOOR:g} s); after a cell has "
-            f"timed out, later cells get {TIGHTENING:.0%} of their limit")
+            f"notebook (at least {NOTEBOOK_FLOOR_CELLS * floor:g} s); after a cell has "
+            f"timed out, later cells at least {floor * TIGHTENING:.3g} s")
