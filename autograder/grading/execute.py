@@ -68,8 +68,8 @@ class ExecuteWithinLimits(Execute):
     ).tag(config=True)
 
     cell_floor = Float(
-        CELL_FLOOR, help="The least time, in seconds, any cell gets (a third of it once a cell "
-                         "of the submission has timed out).",
+        CELL_FLOOR, help="The least time, in seconds, any cell gets (a share of it once a cell "
+                         "of the submission has timed out: time_limits.py).",
     ).tag(config=True)
 
     max_restarts = Integer(

@@ -13,10 +13,12 @@ derives every time limit from those measurements:
 - a cell may take CELL_MULTIPLE times what the reference needed for it, and at least
   CELL_FLOOR seconds (a cell the reference does not have, e.g. one the student added, gets
   the floor);
-- once one cell of a submission has timed out, the floor drops to TIGHTENING of itself for
-  every later cell: a function that never returns would otherwise get the full floor again
-  in every cell that calls it (most cells need a fraction of a second), while a cell that
-  needs long keeps its multiple of the reference's time;
+- once one cell of a submission has timed out, every later cell gets a tight limit: a
+  function that never returns would otherwise get the full time again in every cell that
+  calls it. The floor, which gives most cells hundreds of times what they need, drops to
+  TIGHT_FLOOR; the multiple, the margin of the cells that do real work (loading the data,
+  training), only to TIGHT_MULTIPLE, so that a slower grading machine still does not fail
+  them;
 - a notebook's cells together may take CELL_MULTIPLE times the reference's time for the
   whole notebook, and at least NOTEBOOK_FLOOR_CELLS times the floor: when that budget runs
   out, the cells left are recorded as not run, and the notebook is still saved and graded;
@@ -39,9 +41,10 @@ from ..manifest import Manifest
 
 CELL_MULTIPLE = 10.0
 CELL_FLOOR = 10.0
-TIGHTENING = 1 / 3
+TIGHT_MULTIPLE = CELL_MULTIPLE / 2
+TIGHT_FLOOR_SHARE = 1 / 3  # of the floor
 NOTEBOOK_FLOOR_CELLS = 6
-VERDICT_WAIT = TIGHTENING * CELL_FLOOR / 2  # below the least time a cell gets by default
+VERDICT_WAIT = TIGHT_FLOOR_SHARE * CELL_FLOOR / 2  # below the least time a cell gets by default
 # What nbgrader may take besides running cells, per notebook: start kernels (one more per
 # kernel death: ExecuteWithinLimits.max_restarts; with several graders sharing the cores a
 # kernel can take well over nbgrader's 60 s to start: nbgrader_config.py's
@@ -130,12 +133,15 @@ class NotebookLimits:
 
     def cell(self, cell: NotebookNode) -> float:
         reference = self.times.seconds(cell) if self.times else None
-        return max(self.least, CELL_MULTIPLE * (reference or 0.0))
+        return max(self.least, self.multiple * (reference or 0.0))
 
     @property
     def least(self) -> float:
-        """The floor, or a share of it once a cell has timed out."""
-        return self.floor * TIGHTENING if self.tight else self.floor
+        return self.floor * TIGHT_FLOOR_SHARE if self.tight else self.floor
+
+    @property
+    def multiple(self) -> float:
+        return TIGHT_MULTIPLE if self.tight else CELL_MULTIPLE
 
     @property
     def budget(self) -> float:
@@ -144,8 +150,9 @@ class NotebookLimits:
     def rule(self) -> str:
         """How a cell's limit comes about, for the student: "10x the reference solution's
         time for this cell, at least 10 s"."""
-        rule = f"{CELL_MULTIPLE:g}x the reference solution's time for this cell, at least {self.least:.3g} s"
-        return f"{rule} since an earlier cell timed out" if self.tight else rule
+        rule = (f"{self.multiple:g}x the reference solution's time for this cell, at least "
+                f"{self.least:.3g} s")
+        return f"{rule}, since an earlier cell timed out" if self.tight else rule
 
 
 def notebook_budget(times: NotebookTimes | None, floor: float = CELL_FLOOR) -> float:
@@ -168,4 +175,4 @@ def describe(floor: float = CELL_FLOOR) -> str:
     return (f"each cell {CELL_MULTIPLE:g}x the reference solution's time for it (at least "
             f"{floor:g} s), each notebook {CELL_MULTIPLE:g}x the reference's time for the "
             f"notebook (at least {NOTEBOOK_FLOOR_CELLS * floor:g} s); after a cell has "
-            f"timed out, later cells at least {floor * TIGHTENING:.3g} s")
+            f"timed out, later cells {TIGHT_MULTIPLE:g}x (at least {floor * TIGHT_FLOOR_SHARE:.3g} s)")
