@@ -6,7 +6,7 @@ guarantees that a fault costs only what it touches:
 - Time. Each cell gets its own limit and each notebook a budget, derived from the
   reference solution's measured times (time_limits.py). A cell over its limit is
   interrupted and fails with "timed out after N s", naming the function it was stuck in;
-  from then on the cells of the submission get a tight floor. A cell that does not stop
+  from then on the cells of the submission get a tight limit. A cell that does not stop
   when interrupted gets a new kernel (as below). When the notebook's budget runs out, the
   cells left are not run, each saying why; the notebook is still saved and graded, so
   every score reached so far is kept.

@@ -7,7 +7,7 @@
 
 One JSON file per submission, in the grading task's scratch folder (out of the kernel's
 reach): each notebook's run reads it (a function that hung in one notebook gets a tight
-floor in the next) and adds to it, and task.py turns it into the submission's status.
+limit in the next) and adds to it, and task.py turns it into the submission's status.
 """
 from __future__ import annotations
 
