@@ -191,8 +191,13 @@ def supervise(argv: list[str]) -> int:
     if cgroup is None and not counted:
         allowed = _tasks_of_user(os.getuid()) + SANDBOX_TASKS
         resource.setrlimit(resource.RLIMIT_NPROC, (allowed, allowed))
-    home = None if plan.bwrap else tempfile.mkdtemp(prefix="nnkit-home-")
-    watched = [Path(path) for path in plan.exchange + ([] if home is None else [plan.folder, home])]
+    # Unconfined, HOME and TMPDIR are a folder of their own, in the first exchange folder
+    # where there is one: its owner removes it even when this process is killed.
+    home = None if plan.bwrap else tempfile.mkdtemp(prefix="nnkit-home-",
+                                                    dir=(plan.exchange or [None])[0])
+    watched = [Path(path) for path in plan.exchange]
+    if home is not None:
+        watched += [Path(plan.folder)] + ([] if plan.exchange else [Path(home)])
     watched_cap = _watched_bytes(confined=home is None)
     baseline = sum(_disk_use(path) for path in watched)
     if home is None:
