@@ -1,4 +1,6 @@
 """Tests of nnkit.gradient_check: the tools every other gradient test relies on."""
+import signal
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,17 @@ def test_failing_layers_names_what_fails(monkeypatch):
     assert problems["relu"] == "relu: NotImplementedError: relu_forward: implement this"
     assert "for scores shifted by 1000" in problems["softmax_loss"]
     assert set(problems) == {"affine", "relu", "softmax_loss"}
+
+
+def test_failing_layers_names_a_part_that_never_returns_and_goes_on(monkeypatch):
+    from nnkit import layers
+    from nnkit.gradient_check import PART_SECONDS, failing_layers
+
+    def endless(x):
+        while True:
+            pass
+
+    monkeypatch.setattr(layers, "relu_forward", endless)
+    problems = failing_layers("relu", "affine")  # returns at all: the loop was stopped
+    assert problems == {"relu": f"relu: did not finish within {PART_SECONDS:g} s (does it loop forever?)"}
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL

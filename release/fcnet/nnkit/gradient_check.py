@@ -9,6 +9,10 @@ such as ReLU at 0).
 Every function here evaluates f at perturbed copies of single entries of x in place and
 puts the original value back, so x is unchanged when the function returns.
 """
+import contextlib
+import signal
+import threading
+
 import numpy as np
 
 
@@ -114,7 +118,6 @@ def _evaluate_around(f, x, index, h):
     return f_plus, f_minus
 
 
-
 # How failing_layers calls each layer: forward(*inputs) -> (out, cache), backward(dout,
 # cache) -> the gradients of the inputs, in order (the trailing dictionary excepted).
 _LAYER_INPUTS = {
@@ -124,6 +127,34 @@ _LAYER_INPUTS = {
     "layernorm": lambda rng: [rng.randn(4, 5) + 3, rng.randn(5), rng.randn(5), {}],
     "dropout": lambda rng: [rng.randn(4, 5), {"mode": "train", "p": 0.7, "seed": 1}],
 }
+
+# Every part is tried on a few dozen numbers and takes milliseconds. One still running after
+# this long will not return (an endless loop), and the cell asking must not wait for it.
+PART_SECONDS = 1.0
+
+
+class _DidNotFinish(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _at_most(seconds):
+    """Stop the code inside with _DidNotFinish after `seconds`, where Python can: in the
+    main thread, on systems with interval timers (Linux and macOS: Colab and Jupyter)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _DidNotFinish
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def failing_layers(*names, threshold=1e-6):
@@ -141,8 +172,9 @@ def failing_layers(*names, threshold=1e-6):
 
     Returns:
     - problems: Dictionary mapping each failing name to a sentence saying what failed
-      (an error, gradients that do not match, or for softmax_loss a loss that changes when
-      every score is shifted by 1000); empty when all of them work.
+      (an error, no result within PART_SECONDS, gradients that do not match, or for
+      softmax_loss a loss that changes when every score is shifted by 1000); empty when
+      all of them work.
     """
     from . import layers
 
@@ -151,12 +183,15 @@ def failing_layers(*names, threshold=1e-6):
     for name in names:
         rng = np.random.RandomState(0)
         try:
-            if name == "softmax_loss":
-                problem = _loss_problem(layers, rng, threshold)
-            elif name == "fully_connected":
-                problem = _network_problem(rng, threshold)
-            else:
-                problem = _layer_problem(layers, name, rng, threshold)
+            with _at_most(PART_SECONDS):
+                if name == "softmax_loss":
+                    problem = _loss_problem(layers, rng, threshold)
+                elif name == "fully_connected":
+                    problem = _network_problem(rng, threshold)
+                else:
+                    problem = _layer_problem(layers, name, rng, threshold)
+        except _DidNotFinish:
+            problem = f"{name}: did not finish within {PART_SECONDS:g} s (does it loop forever?)"
         except Exception as exception:  # noqa: BLE001 - whatever unfinished code does
             problem = f"{name}: {type(exception).__name__}: {exception}"
         if problem:
