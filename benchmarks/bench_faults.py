@@ -5,7 +5,7 @@ loop in relu_forward (so every notebook cell and hidden check that calls it hang
 four notebooks). It is graded with 2 workers and the default limits, as `autograder grade
 --workers 2` does, so the two submissions are graded at the same time under the same
 load. Printed: each one's grading time and score, and the ratio of the times, for each
-repeat. Target: a small multiple of the reference (before issue 9 the endless loop held a
+repeat. Target: a small multiple of the reference (before per-cell limits the endless loop held a
 worker for the whole-submission limit of 1200 s and scored 0).
 
 Run: .venv/bin/python benchmarks/bench_faults.py [--repeats 2]

@@ -1,4 +1,4 @@
-"""Issue 10: a real class, from the LMS download to grades.csv, end to end (slow).
+"""A real class, from the LMS download to grades.csv, end to end (slow).
 
 The class of tests/lms_downloads.py (a dozen students: a resubmission, loose files instead
 of the zip, a zip of a deeply nested folder, a broken zip, work handed in on time, within

@@ -1,4 +1,4 @@
-"""Issues 5 and 9: broken and hostile submissions, graded end to end in one run.
+"""Broken and hostile submissions, graded end to end in one run.
 
 The corpus (tests/corpus/build_corpus.py) is generated from the reference solution; each
 entry states what grading must report for it, relative to the `control` entry (the
@@ -169,7 +169,7 @@ def test_huge_output_is_cut_in_the_autograded_notebook(graded):
     assert notebook.stat().st_size < 5 * 2**20
 
 
-# --- issue 9: limits the student cannot lift, nothing of the grader leaks --------------------
+# --- Limits the student cannot lift, nothing of the grader leaks --------------------
 
 def cell_outputs(graded, student: str) -> str:
     """Everything the cells of the student's autograded notebook printed."""

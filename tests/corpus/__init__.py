@@ -1,1 +1,1 @@
-"""Issue 5's corpus of broken and hostile submissions: see build_corpus.py."""
+"""The corpus of broken and hostile submissions: see build_corpus.py."""

@@ -1,4 +1,4 @@
-"""Issue 5's corpus of broken and hostile submissions, generated from the reference sample.
+"""The corpus of broken and hostile submissions, generated from the reference sample.
 
     python tests/corpus/build_corpus.py OUT_DIR [--cache DIR]
 
@@ -702,7 +702,7 @@ def habit_question_not_answered(ctx):
     return edit_notebook(ctx.control, unanswer)
 
 
-# --- issue 9, execution side: a fault costs only what it touches, within limits the student
+# --- Faults in execution: a fault costs only what it touches, within limits the student
 # cannot lift. Graded with the default limits of `autograder grade`.
 
 # A secret in the grader's environment (tests/test_hostile_submissions.py sets it to
