@@ -25,6 +25,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from autograder.cli import main as autograder_main
 from autograder.grading.batch import grade_folder
 from autograder.grading.check import score_problems
+from autograder.grading.data_cache import ensure_data_cache
 from autograder.grading.course import make_course_template, nbgrader_env
 from autograder.grading.execute import (KERNEL_DIED_ERROR, NOT_RUN_ERROR, TIMEOUT_ERROR,
                                         ExecuteWithinLimits)
@@ -271,6 +272,22 @@ def test_grade_rejects_missing_datasets(tmp_path, capsys, monkeypatch):
     assert grade_command(tmp_path) == 1
     assert "no cifar-10-batches-py in" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_grade_refuses_datasets_whose_fast_load_cache_cannot_be_made(tmp_path, capsys, monkeypatch):
+    (tmp_path / "copied-data" / "cifar-10-batches-py").mkdir(parents=True)  # the batches left out
+    monkeypatch.setenv("NNKIT_DATA_DIR", str(tmp_path / "copied-data"))
+    assert grade_command(tmp_path) == 1
+    error = capsys.readouterr().err
+    assert "could not write the fast-load cache" in error and "data_batch_1" in error
+    assert "run `make data`" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_data_step_s_cache_is_confirmed_before_grading(datasets_dir):
+    said = []
+    ensure_data_cache(REPO, MANIFEST, datasets_dir / "cifar-10-batches-py", say=said.append)
+    assert len(said) == 1 and said[0].endswith("is up to date; nothing to do.")
 
 
 def test_grade_rejects_a_name_pattern_without_a_student_id(tmp_path, capsys):

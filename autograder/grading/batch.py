@@ -33,6 +33,7 @@ from ..manifest import Manifest
 from . import time_limits
 from .class_grades import read_class_grades
 from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
+from .data_cache import DataCacheError, ensure_data_cache
 from .deadlines import Lateness, TimesFileError, assess, read_student_times
 from .graded_course import make_course_root
 from .hidden import checks_budget
@@ -109,6 +110,10 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     stay."""
     data_dir = data_folder(course_root)
     validate_inputs(submissions, out, data_dir, intake, cell_times_path(manifest))
+    try:
+        ensure_data_cache(course_root, manifest, data_dir / DATA_MARKER, say)
+    except DataCacheError as error:
+        raise GradingInputError(str(error)) from None
     timezone = _timezone(intake.timezone, manifest)
     try:
         times = (read_student_times(intake.times, TIME_COLUMNS, timezone, required=False)
