@@ -16,6 +16,7 @@ from .grading.export import export_grades
 from .grading.feedback import regenerate_feedback
 from .grading.formgrader import DEFAULT_PORT, LOCAL_ONLY, FormgraderServer, serve
 from .grading.intake import LAYOUTS
+from .grading.interruption import GradingInterrupted, Interruptions
 from .grading.records import OutputPaths
 from .grading.report import summary_table, write_report
 from .grading.samples import SampleError, build_samples, write_zip
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     "own scratch course folder, and write OUT/gradebook.db, OUT/grades.csv, "
                     "OUT/scores.csv, OUT/feedback/, OUT/autograded/ and OUT/report.md. The "
                     "download is never modified; grading into the same OUT again updates each "
-                    "student's rows.",
+                    "student's rows. Interrupted (Ctrl-C), the same command run again grades "
+                    "only what is not graded yet.",
         epilog=GRADE_EPILOG)
     grade_parser.add_argument("assignment", help="assignment id, e.g. fcnet")
     grade_parser.add_argument(
@@ -107,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="+", metavar="ID", default=None,
         help="grade only these students (ids as in grades.csv) into an existing OUT; every "
              "other student's rows and files, and every TA score and comment, stay")
+    grade_parser.add_argument(
+        "--regrade-all", action="store_true",
+        help="grade every submission again (default: a submission graded into OUT before is "
+             "skipped unless it changed since, was graded by a different grader, or failed "
+             "for a reason of the grader's)")
     grade_parser.add_argument(
         "--times", type=Path, default=None, metavar="CSV",
         help="hand-in times (columns student_id, submitted_at; or Moodle's grading worksheet "
@@ -163,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             NbgraderError, SampleError, ClassGradesError, AnswersError) as error:
         print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 1
+    except GradingInterrupted as interrupted:
+        print(interrupted, file=sys.stderr)
+        return interrupted.exit_code
 
 
 # --- commands on a graded output folder (OUT): TAs and the instructor after grading ---------
@@ -302,8 +312,10 @@ def _grade(root: Path, manifest, args) -> int:
     limits = Limits(cell_floor=args.cell_timeout, probe=args.check_timeout)
     intake = IntakeOptions(args.lms, args.name_pattern, args.times, args.extensions,
                            args.timezone)
-    graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
-                          limits=limits, intake=intake, only=args.only)
+    with Interruptions() as interruptions:
+        graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
+                              limits=limits, intake=intake, only=args.only,
+                              regrade_all=args.regrade_all, interruptions=interruptions)
     _print_graded(graded, manifest.id)
     return 0
 

@@ -182,7 +182,7 @@ def supervise(argv: list[str]) -> int:
     """Run the command after "--" as the plan (argv[0], JSON) says; returns its exit code."""
     plan = Plan(**json.loads(argv[0]))
     command = argv[argv.index("--") + 1:]
-    _end_with_parent()
+    end_with_parent()
     for kind, value in ((resource.RLIMIT_AS, plan.memory_bytes),
                         (resource.RLIMIT_FSIZE, FILE_BYTES), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(kind, (value, value))
@@ -261,8 +261,9 @@ def _bwrap_args(bwrap: str, plan: Plan) -> list[str]:
     return args + ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", plan.folder]
 
 
-def _end_with_parent() -> None:
-    """Get SIGTERM (and so end the sandbox) when the process that started this one ends."""
+def end_with_parent() -> None:
+    """Get SIGTERM when the process that started this one ends, however it ends (the
+    supervisor then ends its sandbox; a grading worker, what it started)."""
     parent = os.getppid()
     try:
         import ctypes

@@ -192,14 +192,16 @@ def test_submissions_folder_is_never_modified(graded):
 
 @pytest.fixture(scope="module")
 def regraded(graded):
-    """The same output folder graded again, with only some of the students."""
+    """The same output folder graded again (not only continued: --regrade-all), with only
+    some of the students."""
     out = graded.tmp / "out-again"
     shutil.copytree(graded.out, out)
     again = graded.tmp / "submissions-again"
     again.mkdir()
     for name in ["blank.zip", BROKEN]:
         shutil.copy2(graded.submissions / name, again / name)
-    run = grade_folder(REPO, MANIFEST, again, out, workers=1, say=lambda *_: None)
+    run = grade_folder(REPO, MANIFEST, again, out, workers=1, regrade_all=True,
+                       say=lambda *_: None)
     return SimpleNamespace(run=run, out=out)
 
 

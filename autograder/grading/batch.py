@@ -7,9 +7,10 @@
 1. read the download (a folder, or a bulk zip unpacked into scratch) to one entry per
    student (intake/), and work out each one's lateness (deadlines.py);
 2. build one scratch course template and register the assignment in OUT/gradebook.db;
-3. run one GradingTask per entry, in `workers` local processes;
+3. run one GradingTask per entry not graded yet (progress.py), in `workers` local processes;
 4. in this process, serially, as results arrive: record each in the gradebook and the CSV
-   files and copy its feedback and autograded files; at the end write the report.
+   files, copy its feedback and autograded files, and then record it as graded; at the end
+   rewrite the CSV files from every entry's result and write the report.
 
 The download is only read; all scratch work happens in a temporary folder.
 """
@@ -21,6 +22,7 @@ import shutil
 import tempfile
 import zoneinfo
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +40,10 @@ from .deadlines import Lateness, TimesFileError, assess, read_student_times
 from .graded_course import make_course_root
 from .hidden import checks_budget
 from .intake import IntakeError, compile_name_pattern, open_download, read_download
+from .interruption import Interruptions, stopped_when_left, worker_started
 from .kernel import KERNEL_MEMORY_BYTES
 from .output_cap import CELL_LIMIT, NOTEBOOK_LIMIT
+from .progress import Progress, Regrade, entry_key, grader_digest, submitted_students
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
 from .report import save_isolation, write_report
 from .submissions import Entry
@@ -103,11 +107,15 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path,
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
                  workers: int = 1, limits: Limits = Limits(),
                  intake: IntakeOptions = IntakeOptions(), only: list[str] | None = None,
+                 regrade_all: bool = False, interruptions: Interruptions | None = None,
                  say=print) -> Graded:
     """Grade every submission of the download `submissions` (a folder or a bulk zip) into
-    `out`; `intake` says how to read it and its deadlines. only: grade just these students
-    (their ids as grading names them); everyone else's rows, files and TA scores in `out`
-    stay."""
+    `out`; `intake` says how to read it and its deadlines. Entries graded into `out` before
+    and unchanged since are not graded again, unless regrade_all. only: grade (again) just
+    these students (their ids as grading names them); everyone else's rows, files and TA
+    scores in `out` stay. interruptions: counts how far the run got (for its caller's
+    sentence when it is interrupted)."""
+    interruptions = interruptions or Interruptions()
     data_dir = data_folder(course_root)
     validate_inputs(submissions, out, data_dir, intake, cell_times_path(manifest))
     try:
@@ -154,27 +162,48 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
         else:  # a new gradebook is the template's, which has the assignment registered
             shutil.copy2(template / GRADEBOOK_FILE, paths.gradebook)
         max_score = autograded_max_score(paths.db_url, manifest.id)
+        lateness = {entry.student_id: lateness_of(entry, manifest, times, due_dates)
+                    for entry in entries}
+        grader = grader_digest(course_root, manifest, limits)
+        keys = {entry.student_id: entry_key(entry, lateness[entry.student_id], grader)
+                for entry in entries}
+        progress = Progress(paths.progress, Regrade.asked(regrade_all, only))
+        plan = progress.plan(entries, keys, submitted_students(paths.db_url, manifest.id))
+        interruptions.planned(len(entries), len(plan.done))
+        for line in plan.describe():
+            say(line)
         tasks = [GradingTask(entry, manifest, template, scratch / "tasks" / entry.student_id,
-                             data_dir, course_root.resolve(),
-                             lateness_of(entry, manifest, times, due_dates), limits)
-                 for entry in entries]
+                             data_dir, course_root.resolve(), lateness[entry.student_id], limits)
+                 for entry in plan.to_grade]
         say(f"Grading {len(tasks)} submission(s) from {submissions} with {workers} worker(s) ...")
-        results = {}
-        for result in run_tasks(tasks, workers):
-            # Recorded in full as each task returns (its scratch files are still there), by
-            # this one process: no two writers ever touch the gradebook or the output files,
-            # and a run that is interrupted keeps everything graded so far.
-            record_in_gradebook(paths.db_url, manifest.id, [result])
-            copy_student_files(paths, manifest, result)
-            write_csvs(paths, [result], max_score)
-            shutil.rmtree(scratch / "tasks" / result.student_id, ignore_errors=True)
-            results[result.student_id] = result
-            say(f"  {result.student_id}: {_points(result.score)} points in {result.seconds:.0f} s"
-                f" ({result.status})")
+        results = dict(plan.done)
+        with closing(run_tasks(tasks, workers)) as finished:
+            for result in finished:
+                # Recorded in full as each task returns (its scratch files are still there),
+                # by this one process: no two writers ever touch the gradebook or the output
+                # files. Its progress record comes last: a run that is interrupted (even
+                # killed) keeps everything graded so far, and the next one grades the rest.
+                with interruptions.recording():
+                    record_in_gradebook(paths.db_url, manifest.id, [result])
+                    copy_student_files(paths, manifest, result)
+                    write_csvs(paths, [result], max_score)
+                    progress.save(result, keys[result.student_id])
+                    results[result.student_id] = result
+                    say(f"  {result.student_id}: {_points(result.score)} points in "
+                        f"{result.seconds:.0f} s ({result.status})")
+                shutil.rmtree(scratch / "tasks" / result.student_id, ignore_errors=True)
+        # Rewritten from every entry's recorded result: the files of a run that was
+        # interrupted and continued are those of a run that was not.
+        write_csvs(paths, list(results.values()), max_score)
+        faults = sum(result.grader_fault for result in results.values())
+        if faults:
+            say(f"{faults} submission(s) could not be graded for a reason of the grader's (see "
+                "their status); running the same command again grades them again.")
 
     make_course_root(paths, manifest.id)
     write_report(paths, read_class_grades(paths, manifest.id), f"autograder grade {manifest.id}",
                  manifest.title)
+    progress.finished()
     return Graded([results[entry.student_id] for entry in entries], paths, max_score)
 
 
@@ -245,28 +274,20 @@ def limits_in_force(limits: Limits) -> list[sandbox.Limit]:
 
 def run_tasks(tasks: list[GradingTask], workers: int):
     """Yield the result of every task as it finishes; a task that crashes yields a failed
-    result instead of stopping the batch."""
-    if workers <= 1:
-        for task in tasks:
-            yield _grade_safely(task)
-        return
+    result instead of stopping the batch. Closing the generator (or an exception while it
+    waits) stops the running tasks and everything they started."""
     # "spawn": each worker starts from a fresh interpreter, as a cluster node would, so the
-    # tasks can rely on nothing but what they carry.
+    # tasks can rely on nothing but what they carry. One worker is a process too: an
+    # interruption stops it like any other (interruption.py).
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=worker_started) as pool, stopped_when_left(pool):
         futures = {pool.submit(grade_submission, task): task for task in tasks}
         for future in as_completed(futures):
             try:
                 yield future.result()
             except Exception as error:  # a bug, or a worker killed (e.g. out of memory)
                 yield unexpected_failure(futures[future], error)
-
-
-def _grade_safely(task: GradingTask) -> GradingResult:
-    try:
-        return grade_submission(task)
-    except Exception as error:
-        return unexpected_failure(task, error)
 
 
 def autograded_max_score(db_url: str, assignment: str) -> float:

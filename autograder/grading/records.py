@@ -9,6 +9,7 @@
                                           artifacts (formgrader's layout)
     OUT/feedback/<student>/<id>/*.html    feedback pages (nbgrader's layout, for release_feedback)
     OUT/nbgrader_config.py, OUT/source/<id>/  make OUT an nbgrader course root (graded_course.py)
+    OUT/progress/                         which entries are graded (progress.py)
 
 Written later, from the gradebook once TAs have graded (see class_grades.py): export.py's
 final grades and LMS files, answers.py's pages, feedback.py's regenerated pages and zips.
@@ -108,6 +109,12 @@ class OutputPaths:
     @property
     def handback(self) -> Path:
         return self.root / "handback"
+
+    @property
+    def progress(self) -> Path:
+        """Which entries are graded already (progress.py): what a run that was interrupted
+        continues from."""
+        return self.root / "progress"
 
 
 def record_in_gradebook(db_url: str, assignment: str, results: list[GradingResult]) -> None:

@@ -88,6 +88,8 @@ class GradingResult:
     seconds: float = 0.0
     name: str = ""                          # the LMS's display name of the student
     lateness: Lateness | None = None        # when handed in and due; what lateness costs
+    grader_fault: bool = False              # failed for a reason of the grader's, not the
+                                            # student's: grading it again may succeed
 
     @property
     def graded(self) -> bool:
@@ -155,7 +157,7 @@ def grade_submission(task: GradingTask) -> GradingResult:
     try:
         verdicts = checks.result()  # waited for even after a failure: it writes to scratch
     except HiddenChecksFailed as error:
-        return failed(str(error), timestamp=timestamp)
+        return failed(str(error), timestamp=timestamp, grader_fault=True)
     if problem is not None:
         return failed(problem, timestamp=timestamp)
     # Again, from the verdicts in memory: without a sandbox the student's code could have
@@ -292,5 +294,5 @@ def unexpected_failure(task: GradingTask, error: BaseException) -> GradingResult
     status = _status([*task.entry.notes, *filter(None, [task.lateness.note])],
                      f"grading crashed ({type(error).__name__}: {error})")
     return GradingResult(task.entry.student_id, task.entry.label, status,
-                         name=task.entry.name, lateness=task.lateness)
+                         name=task.entry.name, lateness=task.lateness, grader_fault=True)
 
