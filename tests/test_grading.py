@@ -23,6 +23,7 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.cli import main as autograder_main
+from autograder.grading.active_content import NeutraliseActiveContent
 from autograder.grading.batch import grade_folder
 from autograder.grading.check import score_problems
 from autograder.grading.data_cache import ensure_data_cache
@@ -429,6 +430,7 @@ def test_our_steps_sit_where_they_must_in_nbgraders_pipelines():
     assert steps[steps.index(ExecuteWithinLimits) - 1] is SkipSlowCells
     assert steps[steps.index(SaveAutoGrades) + 1: steps.index(SaveAutoGrades) + 3] == [
         HoldSkippedGrades, RequireHiddenVerdicts]
+    assert steps[-1] is NeutraliseActiveContent  # once every grade is saved
     sanitize = sanitize_pipeline()
     assert sanitize[sanitize.index(OverwriteCells) - 1] is ForgetUnknownCells
 

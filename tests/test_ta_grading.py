@@ -6,7 +6,10 @@ reference with his own answer to fc_q1_explain) and carol (the blank release). T
 order an instructor's week goes:
 
 1. a TA opens formgrader (`autograder formgrader OUT`) in headless Chromium driven by
-   Selenium, opens bob's submission, types a score and a comment for fc_q1_explain;
+   Selenium, opens bob's submission, types a score and a comment for fc_q1_explain; bob's
+   answer also carries a script, an onerror handler and a javascript: link, and a cell of
+   his displays HTML with a script and JavaScript: none of it may run in the TA's browser
+   or reach the feedback, and his words must stay;
 2. bob is regraded (`grade --only bob` into the same OUT);
 3. the other answers are graded question by question (`autograder answers` page, then
    `autograder import-scores`);
@@ -23,11 +26,13 @@ import tempfile
 import time
 import urllib.request
 import zipfile
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
 import pytest
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbgrader.api import Gradebook
 
 from autograder.cli import main as autograder_main
@@ -41,6 +46,15 @@ pytestmark = pytest.mark.slow
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 QUESTION, NOTEBOOK_ID = "fc_q1_explain", Path(NOTEBOOK).stem
 BOB_ANSWER = "Bob thinks **saturation** kills the gradient."
+# Each would set window.pwned in the browser of whoever looks at bob's notebook.
+BOB_HOSTILE = ("<script>window.pwned = 'script'</script> "
+               "<img src=x onerror=\"window.pwned = 'onerror'\"> "
+               "[more](javascript:window.pwned='link')")
+# Built at run time, so only the outputs (never the code) hold a working payload.
+BOB_DISPLAYS = """from IPython.display import HTML, Javascript, display
+tag = "scr" + "ipt"
+display(HTML(f"<b>Bob's own table</b><{tag}>window.pwned = 'html output'</{tag}>"))
+display(Javascript("window.pwned" + " = 'javascript output'"))"""
 TA_SCORE, TA_COMMENT = "1.5", "Right idea; say which activation saturates."
 # The rest of the written answers of FullyConnectedNets, graded question by question.
 OTHER_ANSWERS = ("fc_q2_explain", "fc_q3_explain", "fc_q4_explain")
@@ -49,11 +63,15 @@ SECRETS = ["ANSWER_KEY", "answer_checks", "ctx.compare", "reference_package", "R
            "student_process", "default_rng", "@check("]
 
 
-def with_answer(files: dict[str, bytes], grade_id: str, text: str) -> dict[str, bytes]:
+def with_answer(files: dict[str, bytes], grade_id: str, text: str,
+                code_after: str | None = None) -> dict[str, bytes]:
+    """The answer to grade_id replaced by text, and a cell of code_after added below it."""
     notebook = nbformat.reads(files[NOTEBOOK].decode(), as_version=4)
-    cell = next(cell for cell in notebook.cells
-                if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    index, cell = next((index, cell) for index, cell in enumerate(notebook.cells)
+                       if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     cell.source = text
+    if code_after:
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code_after))
     return {**files, NOTEBOOK: nbformat.writes(notebook).encode()}
 
 
@@ -65,7 +83,8 @@ def graded(tmp_path_factory, request, datasets_dir):
                build_samples(REPO, MANIFEST, cache, partial_names=(), say=lambda *_: None)}
     trim = lambda files: {path: files[path] for path in KEPT if path in files}  # noqa: E731
     submissions = {"alice": trim(samples["reference"].files),
-                   "bob": with_answer(trim(samples["reference"].files), QUESTION, BOB_ANSWER),
+                   "bob": with_answer(trim(samples["reference"].files), QUESTION,
+                                      f"{BOB_ANSWER} {BOB_HOSTILE}", BOB_DISPLAYS),
                    "carol": trim(samples["blank"].files)}
     for name, files in submissions.items():
         write_zip(Sample(name, files), tmp / "submissions" / f"{name}.zip")
@@ -142,6 +161,9 @@ def formgraded(graded, browser):
         wait.until(shown.element_to_be_clickable(
             (By.CSS_SELECTOR, f"a[href*='/formgrader/submissions/{bob}']"))).click()
         score = wait.until(shown.visibility_of_element_located((By.ID, QUESTION)))
+        pwned = browser.execute_script("return window.pwned === undefined ? null : window.pwned")
+        answer_shown = "Bob thinks saturation kills the gradient." in browser.find_element(
+            By.TAG_NAME, "body").text
         score.clear()
         score.send_keys(TA_SCORE)
         comment = browser.find_element(By.ID, f"{QUESTION}-comment")
@@ -153,7 +175,8 @@ def formgraded(graded, browser):
         process.terminate()
         process.wait(timeout=60)
         log.close()
-    return SimpleNamespace(saved=saved, log=graded.tmp / "formgrader.log")
+    return SimpleNamespace(saved=saved, log=graded.tmp / "formgrader.log", pwned=pwned,
+                           answer_shown=answer_shown)
 
 
 def wait_for_server(server: FormgraderServer, process, limit: float = 300) -> None:
@@ -184,6 +207,50 @@ def test_formgrader_runs_on_the_graded_folder_without_editing_config(graded, for
 
 def test_a_score_and_comment_typed_in_formgrader_land_in_the_gradebook(graded, formgraded):
     assert formgraded.saved, f"not saved; gradebook has {grade_of(graded.paths, 'bob')}"
+
+
+class Runnable(HTMLParser):
+    """What in a page would run or load when a browser shows it: script bodies, attribute
+    values (handlers, URLs, styles), style sheets."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.parts, self._tag = [], None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self._tag = tag
+        self.parts.extend(f"<{tag} {name}={value}>" for name, value in attrs if value)
+
+    def handle_endtag(self, tag):
+        self._tag = None
+
+    def handle_data(self, data):
+        if self._tag in ("script", "style"):
+            self.parts.append(f"<{self._tag}>{data}")
+
+
+def pwned(page: str) -> list[str]:
+    return [part for part in Runnable(page).parts if "pwned" in part]
+
+
+def test_the_students_scripts_do_not_run_in_formgrader_and_his_answer_is_shown(formgraded):
+    assert formgraded.pwned is None
+    assert formgraded.answer_shown
+
+
+def test_the_autograded_copy_keeps_the_answer_and_nothing_that_runs(graded):
+    copy = nbformat.read(graded.paths.autograded / "bob" / "fcnet" / NOTEBOOK, as_version=4)
+    answer = next(cell for cell in copy.cells
+                  if cell.metadata.get("nbgrader", {}).get("grade_id") == QUESTION)
+    shown = markdown2html_mistune(answer.source)
+    assert "Bob thinks <strong>saturation</strong> kills the gradient." in shown
+    assert pwned(shown) == [] and "javascript:" not in shown
+    displays = next(cell for cell in copy.cells if cell.source == BOB_DISPLAYS)
+    assert [sorted(output.data) for output in displays.outputs] == [["text/plain"]] * 2
+    with zipfile.ZipFile(graded.submissions / "bob.zip") as handed_in:  # never rewritten
+        submitted = nbformat.reads(handed_in.read(NOTEBOOK).decode(), as_version=4)
+    assert f"{BOB_ANSWER} {BOB_HOSTILE}" in [cell.source for cell in submitted.cells]
 
 
 # --- 2. regrading keeps the TA's work ------------------------------------------------------------
@@ -301,6 +368,12 @@ def test_feedback_shows_the_tas_scores_and_comments(feedback):
         assert archive.namelist() == [f"fcnet/{NOTEBOOK_ID}.html"]
     assert sorted(path.name for path in feedback.handback.iterdir()) == [
         "alice.zip", "bob.zip", "carol.zip"]
+
+
+def test_feedback_runs_none_of_the_students_scripts_and_keeps_his_answer(feedback):
+    page = (feedback.feedback / "bob" / "fcnet" / f"{NOTEBOOK_ID}.html").read_text()
+    assert pwned(page) == []
+    assert "Bob thinks <strong>saturation</strong> kills the gradient." in page
 
 
 def test_feedback_never_reveals_hidden_tests(feedback):

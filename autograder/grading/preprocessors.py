@@ -2,7 +2,7 @@
 
     sanitize: ... -> ForgetUnknownCells -> OverwriteCells -> ...
     autograde:      SkipSlowCells -> ExecuteWithinLimits -> ... -> SaveAutoGrades
-                    -> HoldSkippedGrades -> RequireHiddenVerdicts -> ...
+                    -> HoldSkippedGrades -> RequireHiddenVerdicts -> ... -> NeutraliseActiveContent
 
 ForgetUnknownCells turns a cell whose grade id the assignment does not have (a notebook from
 an older release, a cell pasted from another notebook) into a plain cell. nbgrader itself
@@ -27,6 +27,10 @@ RequireHiddenVerdicts makes the hidden checks' verdicts, computed outside any ke
 the notebooks run (autograder/grading/hidden.py), decide: a test cell whose check did not
 pass gets no points even if its code ran without error in the kernel, where the student's
 code could have replaced autograder.checks.run or anything else.
+
+NeutraliseActiveContent (active_content.py) comes last, once every grade is saved: the
+autograded copy formgrader and the feedback show keeps no student HTML that could run in a
+TA's or student's browser.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from nbgrader.preprocessors import (Execute, NbGraderPreprocessor, OverwriteCell
 from traitlets import List, Unicode
 
 from ..checks import VERDICTS_ENV, read_verdicts
+from .active_content import NeutraliseActiveContent
 from .execute import ExecuteWithinLimits
 
 # Where SkipSlowCells leaves the grade ids of the test cells it skipped, for HoldSkippedGrades.
@@ -182,7 +187,7 @@ def sanitize_pipeline() -> list:
 def autograde_pipeline() -> list:
     """nbgrader's own autograde steps with ours inserted (ExecuteWithinLimits instead of
     Execute, SkipSlowCells right before it, HoldSkippedGrades and RequireHiddenVerdicts right
-    after SaveAutoGrades), for
+    after SaveAutoGrades, NeutraliseActiveContent at the end), for
     c.Autograde.autograde_preprocessors. Built from nbgrader's default list, so steps a
     newer nbgrader adds are kept."""
     steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
@@ -190,4 +195,5 @@ def autograde_pipeline() -> list:
     steps.insert(steps.index(ExecuteWithinLimits), SkipSlowCells)
     steps.insert(steps.index(SaveAutoGrades) + 1, HoldSkippedGrades)
     steps.insert(steps.index(HoldSkippedGrades) + 1, RequireHiddenVerdicts)
+    steps.append(NeutraliseActiveContent)
     return steps
