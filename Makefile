@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox browser data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
+.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
 
 setup: $(VENV)/.installed sandbox
 
@@ -18,6 +18,11 @@ sandbox:
 # drives them; grading never needs a browser.
 browser:
 	bash scripts/install_browser.sh
+
+# PostgreSQL's server from Debian (needs root or sudo): the tests of the PostgreSQL gradebook
+# (`grade --db`) start a throw-away server with it; grading itself never needs one here.
+postgres:
+	bash scripts/install_postgres.sh
 
 # Set-up needs the package index (PyPI) once; check_python.sh says what to install when the
 # given Python is too old or cannot make virtual environments.
@@ -55,7 +60,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	touch $@
 
 # Everything, datasets included: a test that needs data fails when it is missing.
-test: data browser $(VENV)/.installed-test
+test: data browser postgres $(VENV)/.installed-test
 	NNKIT_TESTS_NEED_DATA=1 $(PY) -m pytest
 
 # No training, notebook execution or real grading runs, and no data fetched: tests that need

@@ -6,8 +6,8 @@ export, the report and the question-by-question tools.
     for student in grades.students:
         student.autograded, student.written, student.waiting, student.final
 
-Points come from OUT/gradebook.db, the gradebook TAs grade in (formgrader or
-`autograder import-scores`): nbgrader's own score of each cell, so a TA's manual score
+Points come from the gradebook TAs grade in (formgrader or `autograder import-scores`):
+OUT/gradebook.db, or the PostgreSQL database OUT records (gradebook.py): nbgrader's own score of each cell, so a TA's manual score
 overrides an automatic one and extra credit counts. Everything else comes from
 OUT/grades.csv, one row per entry graded: the status, and, when the intake wrote them, the
 student's display `name` and the `late_penalty` (a fraction of the points taken away, 1
@@ -24,8 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
+from .gradebook import open_gradebook
 from .records import OutputPaths, read_csv
 from .task import FAILED
 
@@ -122,18 +121,21 @@ class ClassGrades:
 
 def gradebook_assignment(paths: OutputPaths, assignment: str | None = None) -> str:
     """The assignment graded in OUT: `assignment` if given (checked), else the only one."""
-    if not paths.gradebook.is_file():
-        raise ClassGradesError(f"{paths.gradebook} not found: {paths.root} is not an output "
-                               "folder of `autograder grade`")
-    with Gradebook(paths.db_url) as gradebook:
+    database = paths.database
+    if not database.holds_gradebook():
+        raise ClassGradesError(
+            f"{paths.gradebook} not found: {paths.root} is not an output folder of "
+            "`autograder grade`" if database.is_sqlite else
+            f"{database} holds no gradebook yet: grade into {paths.root} first")
+    with open_gradebook(database.connect_url) as gradebook:
         names = sorted(assignment.name for assignment in gradebook.assignments)
     if assignment is not None:
         if assignment not in names:
-            raise ClassGradesError(f"{paths.gradebook} has no assignment {assignment!r} "
+            raise ClassGradesError(f"{database} has no assignment {assignment!r} "
                                    f"(it has: {', '.join(names) or 'none'})")
         return assignment
     if len(names) != 1:
-        raise ClassGradesError(f"{paths.gradebook} holds {len(names)} assignments "
+        raise ClassGradesError(f"{database} holds {len(names)} assignments "
                                f"({', '.join(names) or 'none'}); say which with --assignment")
     return names[0]
 
@@ -144,14 +146,14 @@ def read_class_grades(paths: OutputPaths, assignment: str | None = None) -> Clas
     if not rows:
         raise ClassGradesError(f"{paths.grades_csv} is missing or empty: grade the submissions "
                                "first (`autograder grade`)")
-    with Gradebook(paths.db_url) as gradebook:
+    with open_gradebook(paths.db_url) as gradebook:
         cells = tuple(_assignment_cells(gradebook, assignment))
         submitted = {submission.student.id for submission
                      in gradebook.find_assignment(assignment).submissions}
         students = []
         for line, row in enumerate(rows, start=2):
             student_id = row["student_id"]
-            student_cells = (_student_cells(gradebook, paths, assignment, student_id)
+            student_cells = (_student_cells(gradebook, paths, assignment, student_id, cells)
                              if student_id in submitted else ())
             students.append(StudentGrade(
                 student_id, row.get("name") or "", row["status"], student_cells,
@@ -168,7 +170,11 @@ def _assignment_cells(gradebook, assignment: str):
                             float(cell.max_score), None, handed_in=False)
 
 
-def _student_cells(gradebook, paths: OutputPaths, assignment: str, student_id: str):
+def _student_cells(gradebook, paths: OutputPaths, assignment: str, student_id: str,
+                   order: tuple[CellGrade, ...]):
+    """The student's cells, in the order of the assignment's: the database returns a
+    student's grades in no particular order (PostgreSQL's changes as grades are updated)."""
+    position = {(cell.notebook, cell.grade_id): index for index, cell in enumerate(order)}
     submission = gradebook.find_submission(assignment, student_id)
     folder = paths.autograded / student_id / assignment
     cells = []
@@ -183,7 +189,8 @@ def _student_cells(gradebook, paths: OutputPaths, assignment: str, student_id: s
                 float(grade.max_score),
                 None if unscored and handed_in else float(grade.score),
                 comments.get(grade.name, ""), handed_in))
-    return tuple(cells)
+    return tuple(sorted(cells, key=lambda cell: position.get((cell.notebook, cell.grade_id),
+                                                              len(position))))
 
 
 def _fraction(text: str | None, path: Path, line: int) -> float:

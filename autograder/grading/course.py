@@ -129,9 +129,10 @@ def make_course_template(course_root: Path, manifest: Manifest, template: Path,
 
 
 def register_assignment(course_dir: Path, assignment_id: str, db_url: str,
-                        timeout: float = 600) -> None:
+                        timeout: float = 600, env: dict[str, str] | None = None) -> None:
     """Record the assignment's notebooks and cells in the gradebook at db_url, as
     `nbgrader generate_assignment` does (the release it writes goes to a throw-away folder).
+    env: added to nbgrader's environment (a database's PGPASSWORD: never on a command line).
 
     On a gradebook that already holds submissions nbgrader refuses to add or remove cells;
     the error then says so.
@@ -140,7 +141,7 @@ def register_assignment(course_dir: Path, assignment_id: str, db_url: str,
         finished = run_nbgrader(
             ["generate_assignment", assignment_id, "--force", f"--db={db_url}",
              f"--CourseDirectory.release_directory={unused_release}"],
-            course_dir, timeout, nbgrader_env())
+            course_dir, timeout, nbgrader_env(env))
     if finished.returncode != 0:
         reason = ("it already holds grades for a different version of the assignment (cells "
                   "were added or removed since); grade into a new --out folder"

@@ -4,7 +4,7 @@
 
 `autograder grade` writes feedback as it grades, before any TA has scored a written
 answer. This runs `nbgrader generate_feedback` on OUT as a course root (graded_course.py),
-so every page shows the scores and comments in OUT/gradebook.db now, TAs' included, and:
+so every page shows the scores and comments in the gradebook now, TAs' included, and:
 
 - replaces OUT/feedback/<student>/<id>/*.html (nbgrader's layout, for release_feedback);
 - writes OUT/handback/<student>.zip holding <id>/*.html, one zip per student to upload
@@ -44,8 +44,10 @@ def regenerate_feedback(grades: ClassGrades, paths: OutputPaths) -> HandedBack:
         pages = Path(scratch) / "feedback"
         finished = run_nbgrader(
             ["generate_feedback", grades.assignment, "--force",
-             f"--CourseDirectory.feedback_directory={pages}"],
-            paths.root, TIMEOUT_PER_STUDENT * max(1, len(students)), nbgrader_env())
+             f"--CourseDirectory.feedback_directory={pages}",
+             f"--CourseDirectory.db_url={paths.database}"],
+            paths.root, TIMEOUT_PER_STUDENT * max(1, len(students)),
+            nbgrader_env(paths.database.environment()))
         if finished.returncode != 0:
             raise NbgraderError(f"nbgrader generate_feedback in {paths.root}: "
                                 f"{last_error(finished.log)}")

@@ -6,10 +6,13 @@
 
 Formgrader is a Jupyter server extension (installed with nbgrader). Started in OUT, with OUT
 as the server's root and OUT made a course root (graded_course.py), it lists the
-submissions of OUT/gradebook.db, shows the notebooks of OUT/autograded/, and saves the
-scores and comments TAs enter into OUT/gradebook.db, where `autograder export` and
+submissions of OUT's gradebook, shows the notebooks of OUT/autograded/, and saves the
+scores and comments TAs enter into that gradebook, where `autograder export` and
 `autograder feedback` read them. Regrading (`autograder grade` into the same OUT) keeps
 them: records.record_in_gradebook never touches a manual score or comment.
+
+With a PostgreSQL gradebook several formgrader servers (one per TA, or one shared) can
+save at the same time, also while `autograder grade` runs; with SQLite, one at a time.
 """
 from __future__ import annotations
 
@@ -48,6 +51,9 @@ class FormgraderServer:
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={self.paths.root}",
             f"--IdentityProvider.token={self.token}",
+            # The gradebook this command uses (--db, else OUT's); nbgrader gives the command
+            # line precedence over OUT/nbgrader_config.py, whenever it reloads that file.
+            f"--CourseDirectory.db_url={self.paths.database}",
             # The login cookie set when the TA opens the URL with its token must be sent with
             # formgrader's API calls too. Jupyter gives it the handler's base URL as path, and
             # formgrader's handlers strip the trailing "/" of theirs, so the browser would
@@ -61,16 +67,16 @@ class FormgraderServer:
     def start(self, **popen) -> subprocess.Popen:
         """Start the server in OUT (it reads OUT/nbgrader_config.py); the caller stops it."""
         make_course_root(self.paths, self.assignment)
-        return subprocess.Popen(self.command(), cwd=self.paths.root, env=nbgrader_env(),
-                                **popen)
+        return subprocess.Popen(self.command(), cwd=self.paths.root,
+                                env=nbgrader_env(self.paths.database.environment()), **popen)
 
 
 def serve(server: FormgraderServer, say=print) -> int:
     """Run the server until Ctrl-C; return its exit code."""
     say(f"Formgrader for {server.assignment} on {server.paths.root}")
     say(f"TAs open: {server.url}")
-    say("Scores and comments are saved in "
-        f"{server.paths.gradebook} as they are typed. Stop with Ctrl-C.")
+    say(f"Scores and comments are saved in {server.paths.database} as they are typed. "
+        "Stop with Ctrl-C.")
     process = server.start()
     try:
         return process.wait()

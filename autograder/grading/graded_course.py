@@ -13,21 +13,32 @@ OUT. Two things it also needs, which this writes:
   folders of source/): without it "Manual Grading" shows no assignment. It holds only a
   README: the instructor's notebooks (with solutions) stay in the repository.
 
+When the gradebook is a PostgreSQL database (`autograder grade --db URL`), the config also
+sets c.CourseDirectory.db_url, without password (gradebook.py): that line is where every
+autograder command and nbgrader itself find the database, so TAs never repeat the URL.
+
 Neither config nor folder runs autograding from OUT: grading always goes through
 `autograder grade`, which writes the same gradebook.
 """
 from __future__ import annotations
 
+from .gradebook import GradebookDatabase
 from .records import OutputPaths
 
 CONFIG = '''\
 """Written by `autograder` (autograder/grading/graded_course.py): makes this graded output
 folder the nbgrader course root, so formgrader and `nbgrader generate_feedback` started here
-use its gradebook.db, autograded/ and feedback/. Rewritten by every autograder command."""
+use its gradebook (gradebook.db, or the database named at the end), autograded/ and
+feedback/. Rewritten by every autograder command, which keeps the database named here."""
 import os
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+'''
+DATABASE_LINE = '''
+# The gradebook. No password here: libpq takes it from PGPASSWORD, ~/.pgpass or a service
+# file. Edit this line if the database moves.
+c.CourseDirectory.db_url = {url!r}
 '''
 
 SOURCE_README = """\
@@ -36,9 +47,13 @@ The instructor's notebooks are in the course repository (source/{assignment}/), 
 """
 
 
-def make_course_root(paths: OutputPaths, assignment: str) -> None:
-    """Write OUT/nbgrader_config.py and OUT/source/<assignment>/ (idempotent)."""
-    paths.nbgrader_config.write_text(CONFIG, encoding="utf-8")
+def make_course_root(paths: OutputPaths, assignment: str,
+                     database: GradebookDatabase | None = None) -> None:
+    """Write OUT/nbgrader_config.py and OUT/source/<assignment>/ (idempotent). database: the
+    gradebook OUT keeps from now on (`grade`'s); None: the one it records now."""
+    database = database or paths.recorded_database
+    named = "" if database is None or database.is_sqlite else DATABASE_LINE.format(url=str(database))
+    paths.nbgrader_config.write_text(CONFIG + named, encoding="utf-8")
     source = paths.root / "source" / assignment
     source.mkdir(parents=True, exist_ok=True)
     (source / "README.txt").write_text(SOURCE_README.format(assignment=assignment),
