@@ -27,6 +27,10 @@ from ..manifest import Manifest
 
 CONFIG_FILE = "nbgrader_config.py"
 GRADEBOOK_FILE = "gradebook.db"
+# The course an assignment is registered in: nbgrader.api.Gradebook's default, which every
+# Gradebook() of ours creates. nbgrader's own default course id, "", names no course row at
+# all: SQLite lets that pass, PostgreSQL's foreign key refuses the assignment.
+COURSE_ID = "default_course"
 _EXCEPTION_LINE = re.compile(r"[\w.]*(Error|Exception): ")
 _CONFIG_TEMPLATE = '''\
 """Scratch course folder for grading: the course's settings, with the root moved here."""
@@ -140,7 +144,8 @@ def register_assignment(course_dir: Path, assignment_id: str, db_url: str,
     with tempfile.TemporaryDirectory(prefix="unused-release-") as unused_release:
         finished = run_nbgrader(
             ["generate_assignment", assignment_id, "--force", f"--db={db_url}",
-             f"--CourseDirectory.release_directory={unused_release}"],
+             f"--CourseDirectory.release_directory={unused_release}",
+             f"--CourseDirectory.course_id={COURSE_ID}"],
             course_dir, timeout, nbgrader_env(env))
     if finished.returncode != 0:
         reason = ("it already holds grades for a different version of the assignment (cells "
