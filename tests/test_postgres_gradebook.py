@@ -36,6 +36,7 @@ from autograder.grading.course import nbgrader_env
 from autograder.grading.formgrader import FormgraderServer
 from autograder.grading.gradebook import GradebookDatabase, GradebookError, open_gradebook
 from autograder.grading.graded_course import make_course_root
+from autograder.grading.intake import read_download
 from autograder.grading.records import OutputPaths, read_csv, record_in_gradebook
 from autograder.grading.samples import Sample, build_samples, write_zip
 from autograder.grading.task import CellResult, GradingResult
@@ -162,6 +163,34 @@ def result(student_id: str, t1: float) -> GradingResult:
         CellResult("nb", "t1", "test", t1, 6.0), CellResult("nb", "q1", "answer", None, 2.0)))
 
 
+def register_a1(paths: OutputPaths) -> None:
+    with Gradebook(paths.db_url) as gradebook:
+        gradebook.add_assignment("a1")
+        gradebook.add_notebook("nb", "a1")
+        gradebook.add_grade_cell("t1", "nb", "a1", max_score=6, cell_type="code")
+        gradebook.add_grade_cell("q1", "nb", "a1", max_score=2, cell_type="markdown")
+        gradebook.add_solution_cell("q1", "nb", "a1")
+
+
+def test_a_student_id_too_long_for_the_gradebook_is_shortened_to_fit(database, tmp_path,
+                                                                     monkeypatch):
+    """PostgreSQL refuses an id longer than nbgrader's column (SQLite takes it), which would
+    stop the batch at that student: the intake shortens it and says so."""
+    monkeypatch.setenv("PATH", nbgrader_env()["PATH"])  # nbgrader runs `alembic`
+    download = tmp_path / "download"
+    download.mkdir()
+    for name in ("a" * 200, "a" * 250):  # one id once shortened: the second becomes -2
+        (download / f"{name}.zip").write_bytes(b"")
+    entries = read_download(download).entries
+    assert [len(entry.student_id) for entry in entries] == [128, 128]
+    assert sorted(entry.student_id[-2:] for entry in entries) == ["-2", "aa"]
+    assert all("at most 128 characters" in entry.notes[0] for entry in entries)
+    paths = OutputPaths(tmp_path / "out", GradebookDatabase.parse(database))
+    register_a1(paths)
+    record_in_gradebook(paths.db_url, "a1", [result(entry.student_id, 1) for entry in entries])
+    assert [row(paths, ids(paths, entry.student_id).t1)[0] for entry in entries] == [1, 1]
+
+
 @pytest.fixture(scope="module")
 def shared(postgres, tmp_path_factory):
     """A PostgreSQL-backed OUT for a1 with every student graded once (t1 = 6), and
@@ -175,12 +204,7 @@ def shared(postgres, tmp_path_factory):
         paths = OutputPaths(tmp / "out")
         paths.root.mkdir()
         make_course_root(paths, "a1", GradebookDatabase.parse(database))
-        with Gradebook(paths.db_url) as gradebook:
-            gradebook.add_assignment("a1")
-            gradebook.add_notebook("nb", "a1")
-            gradebook.add_grade_cell("t1", "nb", "a1", max_score=6, cell_type="code")
-            gradebook.add_grade_cell("q1", "nb", "a1", max_score=2, cell_type="markdown")
-            gradebook.add_solution_cell("q1", "nb", "a1")
+        register_a1(paths)
         record_in_gradebook(paths.db_url, "a1", [result(student, 6) for student in STUDENTS])
         server = FormgraderServer(paths, "a1", port=free_port())
         log = (tmp / "formgrader.log").open("w")
