@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
+.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-gradebook benchmark-data
 
 setup: $(VENV)/.installed sandbox
 
@@ -74,6 +74,11 @@ benchmark: data
 # Grading one submission against executing its notebooks bare; 1 vs 2 workers (~15 min).
 benchmark-grading: data
 	$(PY) benchmarks/bench_grading.py
+
+# The same batch graded into SQLite and into PostgreSQL (a throw-away local server): seconds
+# side by side, and the gradebook's own share (~10 min).
+benchmark-gradebook: data postgres
+	$(PY) benchmarks/bench_gradebook.py
 
 # CIFAR-10 loading in a fresh process: the batches (before the cache) against the cache.
 benchmark-data: data

@@ -21,6 +21,7 @@ import html
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 import urllib.request
@@ -292,6 +293,25 @@ def test_a_regrade_waiting_for_a_tas_save_keeps_it_and_flags_the_cell_for_review
         ta.commit()
     grader.join(timeout=60)
     assert row(shared.paths, s02.t1) == (2, 4, True)
+
+
+def test_db_given_to_one_command_is_used_by_it_alone(shared, postgres, tmp_path):
+    """A TA reaching the database another way (say, an SSH tunnel) passes --db: formgrader
+    and the commands use it; OUT keeps recording its own."""
+    other = GradebookDatabase.parse(postgres.create_database("other", ROLE, PASSWORD))
+    register_a1(OutputPaths(tmp_path, other))
+    record_in_gradebook(other.connect_url, "a1", [result("zoe", 1)])
+    server = FormgraderServer(OutputPaths(shared.paths.root, other), "a1", port=free_port())
+    process = server.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(server, process)
+        listed = api(server, "GET", "/formgrader/api/submissions/a1")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert [(submission["student"], submission["score"]) for submission in listed] == [("zoe", 1)]
+    assert ids(OutputPaths(shared.paths.root, other), "zoe").t1  # zoe is in the other one only
+    assert str(OutputPaths(shared.paths.root).database) == str(shared.paths.database)
 
 
 def test_tas_and_a_regrade_writing_at_once_lose_nothing(shared):

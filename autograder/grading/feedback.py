@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .class_grades import ClassGrades
 from .course import NbgraderError, last_error, nbgrader_env, run_nbgrader
-from .graded_course import make_course_root
+from .graded_course import make_course_root, nbgrader_folder
 from .records import OutputPaths
 
 TIMEOUT_PER_STUDENT = 60.0  # seconds; renders HTML only, runs no student code
@@ -44,9 +44,9 @@ def regenerate_feedback(grades: ClassGrades, paths: OutputPaths) -> HandedBack:
         pages = Path(scratch) / "feedback"
         finished = run_nbgrader(
             ["generate_feedback", grades.assignment, "--force",
-             f"--CourseDirectory.feedback_directory={pages}",
-             f"--CourseDirectory.db_url={paths.database}"],
-            paths.root, TIMEOUT_PER_STUDENT * max(1, len(students)),
+             f"--CourseDirectory.feedback_directory={pages}"],
+            nbgrader_folder(paths, Path(scratch) / "config"),
+            TIMEOUT_PER_STUDENT * max(1, len(students)),
             nbgrader_env(paths.database.environment()))
         if finished.returncode != 0:
             raise NbgraderError(f"nbgrader generate_feedback in {paths.root}: "

@@ -19,10 +19,13 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import tempfile
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .course import nbgrader_env
-from .graded_course import make_course_root
+from .graded_course import make_course_root, nbgrader_folder
 from .records import OutputPaths
 
 DEFAULT_PORT = 8890
@@ -51,9 +54,6 @@ class FormgraderServer:
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={self.paths.root}",
             f"--IdentityProvider.token={self.token}",
-            # The gradebook this command uses (--db, else OUT's); nbgrader gives the command
-            # line precedence over OUT/nbgrader_config.py, whenever it reloads that file.
-            f"--CourseDirectory.db_url={self.paths.database}",
             # The login cookie set when the TA opens the URL with its token must be sent with
             # formgrader's API calls too. Jupyter gives it the handler's base URL as path, and
             # formgrader's handlers strip the trailing "/" of theirs, so the browser would
@@ -65,10 +65,16 @@ class FormgraderServer:
         ]
 
     def start(self, **popen) -> subprocess.Popen:
-        """Start the server in OUT (it reads OUT/nbgrader_config.py); the caller stops it."""
+        """Start the server in OUT (it reads OUT/nbgrader_config.py), or, given --db, in a
+        scratch folder whose config names that gradebook (graded_course.nbgrader_folder),
+        removed with the returned process object; the caller stops the server."""
         make_course_root(self.paths, self.assignment)
-        return subprocess.Popen(self.command(), cwd=self.paths.root,
-                                env=nbgrader_env(self.paths.database.environment()), **popen)
+        scratch = tempfile.TemporaryDirectory(prefix="autograder-formgrader-")
+        process = subprocess.Popen(
+            self.command(), cwd=nbgrader_folder(self.paths, Path(scratch.name)),
+            env=nbgrader_env(self.paths.database.environment()), **popen)
+        weakref.finalize(process, scratch.cleanup)
+        return process
 
 
 def serve(server: FormgraderServer, say=print) -> int:

@@ -15,12 +15,17 @@ OUT. Two things it also needs, which this writes:
 
 When the gradebook is a PostgreSQL database (`autograder grade --db URL`), the config also
 sets c.CourseDirectory.db_url, without password (gradebook.py): that line is where every
-autograder command and nbgrader itself find the database, so TAs never repeat the URL.
+autograder command and nbgrader itself find the database, so TAs never repeat the URL. A
+TA command given another one (--db: say, through an SSH tunnel) starts nbgrader in a
+scratch folder whose config loads OUT's and names that one (`nbgrader_folder`): nbgrader
+reads the config of the folder it starts in over its command line.
 
 Neither config nor folder runs autograding from OUT: grading always goes through
 `autograder grade`, which writes the same gradebook.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from .gradebook import GradebookDatabase
 from .records import OutputPaths
@@ -41,6 +46,14 @@ DATABASE_LINE = '''
 c.CourseDirectory.db_url = {url!r}
 '''
 
+ONE_COMMAND_CONFIG = '''\
+"""Written by `autograder` for one command given --db: the settings of the graded folder,
+with that gradebook."""
+load_subconfig({out_config!r})  # noqa: F821 (provided by traitlets)
+c = get_config()  # noqa: F821
+c.CourseDirectory.db_url = {url!r}
+'''
+
 SOURCE_README = """\
 This folder only makes nbgrader's formgrader list the assignment {assignment}.
 The instructor's notebooks are in the course repository (source/{assignment}/), never here.
@@ -58,3 +71,15 @@ def make_course_root(paths: OutputPaths, assignment: str,
     source.mkdir(parents=True, exist_ok=True)
     (source / "README.txt").write_text(SOURCE_README.format(assignment=assignment),
                                       encoding="utf-8")
+
+
+def nbgrader_folder(paths: OutputPaths, scratch: Path) -> Path:
+    """The folder to start nbgrader in on OUT (formgrader, generate_feedback): OUT, whose
+    config names its gradebook; or, when this command was given one (--db), `scratch`
+    (created), whose config loads OUT's and names that one."""
+    if paths.db is None:
+        return paths.root
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / paths.nbgrader_config.name).write_text(ONE_COMMAND_CONFIG.format(
+        out_config=str(paths.nbgrader_config), url=str(paths.db)), encoding="utf-8")
+    return scratch
