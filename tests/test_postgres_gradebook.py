@@ -87,6 +87,8 @@ def test_a_url_as_users_write_it_is_opened_with_the_pinned_driver():
     assert database.environment() == {"PGPASSWORD": PASSWORD}
     assert str(GradebookDatabase.parse("postgres://ta@/fcnet?host=/var/run/postgresql")) == \
         "postgresql+psycopg://ta@/fcnet?host=%2Fvar%2Frun%2Fpostgresql"
+    assert str(GradebookDatabase.parse("postgres+psycopg://ta@db/fcnet")) == \
+        "postgresql+psycopg://ta@db/fcnet"  # "postgres" is no dialect SQLAlchemy 2 loads
     assert GradebookDatabase.parse("postgresql://ta@db/fcnet").environment() == {}
 
 

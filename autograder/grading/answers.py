@@ -31,6 +31,7 @@ from pathlib import Path
 import bleach
 import nbformat
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
 from .class_grades import ANSWER, ClassGrades, read_class_grades
 from .export import number
 from .gradebook import open_gradebook

@@ -34,7 +34,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
-POSTGRES_DRIVER = "postgresql+psycopg"
 URL_FORM = "postgresql://USER@HOST[:PORT]/DATABASE"
 # What libpq says when a password is wrong or missing, and other messages worth a hint.
 _HINTS = (
@@ -70,8 +69,8 @@ class GradebookDatabase:
             raise GradebookError(
                 f"--db {_shown(text)!r} is not a PostgreSQL URL: write {URL_FORM} (without --db "
                 "the gradebook is SQLite, OUT/gradebook.db)")
-        if "+" not in url.drivername:
-            url = url.set(drivername=POSTGRES_DRIVER)
+        driver = url.get_driver_name() if "+" in url.drivername else "psycopg"
+        url = url.set(drivername=f"postgresql+{driver}")  # "postgres" is no SQLAlchemy name
         return cls(url.render_as_string(hide_password=False))
 
     @classmethod
@@ -141,7 +140,7 @@ def _opened(open_with, connect_url: str):
         return open_with(connect_url)
     except ModuleNotFoundError as error:  # create_engine imports the driver
         remedy = ("install the kit's pinned packages: pip install -r requirements.lock"
-                  if POSTGRES_DRIVER.endswith(f"+{error.name}") else
+                  if error.name == "psycopg" else
                   f"write {URL_FORM} for the kit's driver, psycopg 3")
         raise GradebookError(
             f"cannot open the gradebook {_without_password(make_url(connect_url))}: its "
@@ -178,7 +177,7 @@ def _without_password(url: URL) -> str:
 
 
 def _shown(text: str) -> str:
-    """Text that failed to parse as a URL, with anything between ':' and '@' masked."""
+    """A --db that is no PostgreSQL URL, as it may be shown: without a password."""
     head, at, tail = text.rpartition("@")
     if not at or "://" not in head:
         return text
