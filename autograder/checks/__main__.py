@@ -13,9 +13,11 @@ check ran. Exit codes: 0 passed, 1 failed, 2 error.
 --all runs every check outside any notebook kernel, reading the values the notebooks would
 pass (answers, hyperparameters) from the submitted notebooks' source (see notebook_values),
 in the order the notebooks reach them, and prints one line per check as it finishes,
-{"grade_id": ..., "verdict": {...}}; a value that is not set by a plain literal gives an
-"error" verdict saying so. Grading requires these verdicts (autograder/grading/hidden.py),
-so that student code in the kernel cannot fake a hidden check.
+{"grade_id": ..., "verdict": {...}}; a value the notebook does not set, or sets by an
+expression the grader does not evaluate, fails its check with a message saying where to set
+it and in which form (a multiple-choice question not answered gets "unanswered": true).
+Grading requires these verdicts (autograder/grading/hidden.py), so that student code in
+the kernel cannot fake a hidden check.
 """
 import argparse
 import json
@@ -27,7 +29,7 @@ from pathlib import Path
 from . import decode
 from .catalog import CHECKS
 from .framework import REFERENCE_DIR, CheckFailed, Context, NotGradable
-from .notebook_values import ValueNotFound, notebook_order, values_for
+from .notebook_values import notebook_order, values_for
 from .student_process import close_all
 
 
@@ -79,11 +81,7 @@ def each_verdict(submission, seed=None):
     """(grade_id, verdict) of every check, with the values read from the notebooks, in the
     order the notebooks reach the checks."""
     for grade_id in notebook_order(CHECKS, REFERENCE_DIR):
-        try:
-            values = values_for(grade_id, CHECKS[grade_id].parameters, submission)
-        except ValueNotFound as problem:
-            yield grade_id, verdict("error", f"cannot check this outside the notebook: {problem}")
-            continue
+        values = values_for(grade_id, CHECKS[grade_id].parameters, submission)
         yield grade_id, evaluate(grade_id, submission, values, seed)
     close_all()
 
@@ -104,7 +102,7 @@ def evaluate(grade_id, submission, values=None, seed=None):
             message = f"- {message}"
         if ctx.used_random_inputs:  # lets an instructor rerun the very same inputs (--seed)
             message += f"\n(random inputs: seed {seed})"
-        return verdict("failed", message, modules=ctx.modules)
+        return verdict("failed", message, modules=ctx.modules, unanswered=ctx.unanswered)
     except NotGradable as problem:
         return verdict("error", f"the grader cannot run this check: {problem}")
     except Exception as bug:  # a bug of the grader: the traceback is for the instructor
@@ -113,8 +111,11 @@ def evaluate(grade_id, submission, values=None, seed=None):
     return verdict("passed", notes=ctx.notes, modules=ctx.modules)
 
 
-def verdict(status, message="", notes=(), modules=()):
-    return {"status": status, "message": message, "notes": list(notes), "modules": sorted(modules)}
+def verdict(status, message="", notes=(), modules=(), unanswered=False):
+    result = {"status": status, "message": message, "notes": list(notes), "modules": sorted(modules)}
+    if unanswered:  # a question not answered: the message says where to answer it
+        result["unanswered"] = True
+    return result
 
 
 if __name__ == "__main__":

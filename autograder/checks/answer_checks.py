@@ -3,9 +3,12 @@
 The notebook passes the student's answer (`answer=inline_q1_answer`); the key lives here
 and nowhere in the released or autograded notebooks. Sets are compared as sets, single
 choices as ints, exactly: no partial credit. A wrong answer is reported as wrong without
-saying what the right one is.
+saying what the right one is. A question left unanswered (the variable not set, or set to
+None or an empty set) says "not answered" and where to answer it; an answer the grader
+cannot read without running the notebook says which form it needs.
 """
 from .framework import check
+from .notebook_values import Unreadable, value_source
 
 # grade_id of the format-check cell -> the correct answer (a set of option numbers, or one int).
 ANSWER_KEY = {
@@ -22,6 +25,9 @@ ANSWER_KEY = {
     "opt_q1_choice": {1, 5, 6},
 }
 
+# The examples of the answers' form in messages: no question's answer (a test keeps it so).
+SET_EXAMPLE, OPTION_EXAMPLE = "{2, 4}", "3"
+
 
 def _is_option(value):
     return isinstance(value, int) and not isinstance(value, bool)
@@ -29,19 +35,29 @@ def _is_option(value):
 
 def _check_answer(ctx, key):
     question = ctx.grade_id.rsplit("_", 1)[0]          # "fc_q1"
-    variable = f"inline_{question.split('_', 1)[1]}_answer"  # "inline_q1_answer"
-    if "answer" not in ctx.values:
-        ctx.fail(f"{question}: no answer was given; set {variable} in the answer cell and run it")
+    source, variables = value_source(ctx.grade_id)
+    variable = variables["answer"]                      # "inline_q1_answer"
+    form = (f"a set of option numbers written as a literal, like {SET_EXAMPLE}" if isinstance(key, set) else
+            f"one option number written as a literal, like {OPTION_EXAMPLE}")
+    answer = ctx.values.get("answer")
+    if answer is None or answer == set():
+        ctx.unanswered = True
+        number = question.split("_q", 1)[1]
+        ctx.fail(f"not answered: set {variable} in the answer cell of Inline Question {number} "
+                 f"({source.cell} in {source.notebook}) to {form}, and run it")
         return
-    answer = ctx.values["answer"]
+    if isinstance(answer, Unreadable):
+        ctx.fail(f"{question}: {variable} must be {form}; the grader reads it from the answer cell without "
+                 f"running anything, and cannot read `{answer.source}`")
+        return
     if isinstance(key, set):
         if not isinstance(answer, set) or not all(_is_option(option) for option in answer):
-            ctx.fail(f"{question}: {variable} must be a Python set of option numbers (ints)")
+            ctx.fail(f"{question}: {variable} must be {form}")
         elif answer != key:
             shown = "{" + ", ".join(str(option) for option in sorted(answer)) + "}"
             ctx.fail(f"{question}: the answer {shown} is not correct")
     elif not _is_option(answer):
-        ctx.fail(f"{question}: {variable} must be one option number (an int)")
+        ctx.fail(f"{question}: {variable} must be {form}")
     elif answer != key:
         ctx.fail(f"{question}: the answer {answer} is not correct")
 

@@ -83,6 +83,8 @@ class Context:
     failures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     modules: set = field(default_factory=set)   # the submission's files the probes imported
+    inputs_reported: set = field(default_factory=set)  # functions whose changed inputs were judged
+    unanswered: bool = False    # failed because the notebook does not set the value at all
     _rng: object = None
 
     @property
@@ -98,10 +100,15 @@ class Context:
 
     # --- running probes ---
 
-    def student(self, probe_name, cases, subject):
-        """Outputs of the probe on the student's nnkit (raises CheckFailed if it cannot run)."""
+    def student(self, probe_name, cases, subject, reference_layers=False):
+        """Outputs of the probe on the student's nnkit (raises CheckFailed if it cannot run).
+        With reference_layers, the student's network runs with the grader's layers instead
+        of its own layers.py (see layer_server.py)."""
+        from .layer_server import ReferenceLayers
+
+        layers = ReferenceLayers() if reference_layers else None
         try:
-            outputs, modules = student_process(self.submission).run_probe(probe_name, cases, subject)
+            outputs, modules = student_process(self.submission).run_probe(probe_name, cases, subject, layers)
         except StudentCodeFailed as error:
             self.modules.update(error.modules)
             raise CheckFailed(str(error)) from None
@@ -121,23 +128,26 @@ class Context:
         """A line printed when the check passes (e.g. a measured accuracy)."""
         self.notes.append(message)
 
-    def compare(self, what, actual, expected, threshold, inputs=""):
+    def compare(self, what, actual, expected, threshold, inputs="", detail=None):
         """Record a failure unless `actual` matches `expected` (same shape, finite, relative
-        error below threshold). Returns True when it matches."""
+        error below threshold). Returns True when it matches. detail(actual, expected), when
+        given, adds a measured fact to the message of wrong values (never a guessed cause)."""
         suffix = f" (for {inputs})" if inputs else ""
         if actual is None:
             self.fail(f"{what} is missing{suffix}")
             return False
         actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
         if actual.shape != expected.shape:
-            self.fail(f"{what} has shape {actual.shape}, but must have shape {expected.shape}{suffix}")
+            kept = ": a kept dimension?" if _same_but_ones(actual.shape, expected.shape) else ""
+            self.fail(f"{what} has shape {actual.shape} but must be {expected.shape}{kept}{suffix}")
             return False
         if not np.all(np.isfinite(actual)):
             self.fail(f"{what} contains NaN or inf{suffix}")
             return False
         error = relative_error(actual, expected)
         if error > threshold:
-            self.fail(f"{what} is wrong{suffix}: relative error {error:.1e}, must be below {threshold:.0e}")
+            more = f"; {detail(actual, expected)}" if detail else ""
+            self.fail(f"{what} is wrong{suffix}: relative error {error:.1e}, must be below {threshold:.0e}{more}")
             return False
         return True
 
@@ -162,6 +172,52 @@ class Context:
             if more:
                 lines.append(f"- ... and {more} more problem(s) of the same check")
             raise CheckFailed("\n".join(lines))
+
+
+def matches(actual, expected, threshold):
+    """Whether `actual` matches `expected` as Context.compare would accept it, recording nothing."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return (actual.shape == expected.shape and bool(np.all(np.isfinite(actual)))
+            and relative_error(actual, expected) <= threshold)
+
+
+def _same_but_ones(shape, other):
+    """(1, 4) and (4,): the same sizes once dimensions of size 1 are dropped."""
+    return [size for size in shape if size != 1] == [size for size in other if size != 1]
+
+
+# --- inputs changed in place ---------------------------------------------------------------
+# Every probe records which array inputs the function it is about changed in place
+# ("changed"); only that function's own check judges it, once. A function must leave alone
+# the inputs that are still needed after the call (each check module says which, with one of
+# these reasons): those its documented cache keeps for the backward pass, a model's
+# parameters, and the arrays the caller of an update rule owns. Changing any other input (a
+# loss's scores, an upstream gradient, the x of normalizations and dropout) costs nothing,
+# because nothing in nnkit reads it again, and is only pointed out in a note.
+CACHED = "its cache keeps {name} for the backward pass"
+PARAMETER = "{name} is a parameter of the model"
+CALLER_OWNS = "the caller still owns {name} (see nnkit/optim.py)"
+
+
+def check_inputs_kept(ctx, function, outputs, inputs, kept):
+    """Fail or note the inputs `function` changed in place, as its probe recorded them in
+    outputs["changed"], at most once per check. kept: {input name: reason} of the inputs it
+    must leave alone. Returns False when the check fails."""
+    changed = [name for name in str(outputs.get("changed", "")).split(",") if name]
+    if not changed or function in ctx.inputs_reported:
+        return True
+    ctx.inputs_reported.add(function)
+    for name in changed:
+        if name in kept:
+            ctx.fail(f"{function} changed its input {name} in place (for {inputs}), but "
+                     f"{kept[name].format(name=name)}: compute new arrays instead (not {name} -= ..., "
+                     f"{name}[...] = ... or out={name})")
+            return False
+    names = " and ".join(changed)
+    ctx.note(f"note: {function} changed its input {names} in place. No points are taken for it, since nothing "
+             f"in nnkit reads {names} after the call, but a caller that does (a numeric gradient check, "
+             "for one) would see the changed values")
+    return True
 
 
 def relative_error(actual, expected, floor=1e-7):

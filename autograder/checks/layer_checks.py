@@ -1,9 +1,12 @@
 """Hidden checks of nnkit/layers.py: every forward against the reference on fresh random
 inputs of several shapes; every backward against the reference gradients and against the
-numeric gradient of the student's own forward pass."""
+numeric gradient of the student's own forward pass. Each function's own check is the one
+place that judges whether it changes its inputs in place (KEPT_INPUTS) and
+reports an output off by a kept dimension ((1, D) for (D,)); the checks of networks run
+with the grader's layers and charge neither again."""
 import numpy as np
 
-from .framework import check, shapes
+from .framework import CACHED, PARAMETER, check, check_inputs_kept, matches, shapes
 
 # Relative errors allowed (see framework.relative_error). Correct float64 code differs from
 # the reference by ~1e-14; the numeric gradients are accurate to ~1e-9.
@@ -13,6 +16,19 @@ NUMERIC = 1e-6
 # Inputs of piecewise-linear layers stay this far from their kinks, so that the centered
 # differences never straddle one.
 KINK_MARGIN = 1e-2
+# The inputs each function must not change in place, and why (framework.check_inputs_kept);
+# any other input it changes gets a note.
+KEPT_INPUTS = {
+    "affine_forward": {"x": CACHED, "w": CACHED, "b": CACHED},
+    "relu_forward": {"x": CACHED},
+    "leaky_relu_forward": {"x": CACHED},
+    "batchnorm_forward": {"gamma": PARAMETER, "beta": PARAMETER},
+    "layernorm_forward": {"gamma": PARAMETER, "beta": PARAMETER},
+}
+
+
+def _check_inputs(ctx, function, mine, inputs):
+    return check_inputs_kept(ctx, function, mine, inputs, KEPT_INPUTS.get(function, {}))
 
 
 def _away_from_zero(rng, shape):
@@ -21,14 +37,29 @@ def _away_from_zero(rng, shape):
 
 
 def _check_backward(ctx, function, names, cases, student, reference, inputs_of):
-    """Compare every gradient with the reference and with the student's numeric gradient."""
+    """Compare every gradient with the reference and with the student's numeric gradient.
+
+    A backward pass runs on the cache of the student's own forward pass. When that forward
+    pass is wrong (its own check charges it) and the gradient is right for it (it matches
+    the numeric gradient of the student's forward pass), the gradient is not charged again
+    here, as the notebook's numeric check of the backward pass does not charge it either."""
+    forward = function.replace("_backward_alt", "_forward").replace("_backward", "_forward")
     for case, mine, correct in zip(cases, student, reference):
         inputs = inputs_of(case)
+        _check_inputs(ctx, function, mine, inputs)
+        forward_wrong = not matches(mine["forward_out"], correct["forward_out"], FORWARD)
         for name in names:
-            if ctx.compare(f"{function}: {name}", mine[name], correct[name], BACKWARD, inputs) \
-                    or f"numeric_{name}" not in mine:
+            numeric = mine.get(f"numeric_{name}")
+            if matches(mine[name], correct[name], BACKWARD):
                 continue
-            ctx.compare_numeric(f"{function}: {name}", mine[name], mine[f"numeric_{name}"], NUMERIC, inputs)
+            if forward_wrong and numeric is not None and matches(mine[name], numeric, NUMERIC):
+                note = f"note: {function} is not charged for gradients that fit your {forward}, which its own check finds wrong"
+                if note not in ctx.notes:
+                    ctx.note(note)
+                continue
+            ctx.compare(f"{function}: {name}", mine[name], correct[name], BACKWARD, inputs)
+            if numeric is not None:
+                ctx.compare_numeric(f"{function}: {name}", mine[name], numeric, NUMERIC, inputs)
 
 
 # --- affine -----------------------------------------------------------------------------
@@ -50,6 +81,7 @@ def affine_forward(ctx):
     reference = ctx.reference("affine_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
         ctx.compare("affine_forward: out", mine["out"], correct["out"], FORWARD, shapes(case, "x", "w", "b"))
+        _check_inputs(ctx, "affine_forward", mine, shapes(case, "x", "w", "b"))
 
 
 @check("fc_affine_backward", "affine_backward: dx, dw, db against the reference and the numeric gradient")
@@ -69,12 +101,6 @@ def affine_backward(ctx):
 # --- ReLU and leaky ReLU ----------------------------------------------------------------
 
 
-def _check_unchanged_input(ctx, function, case, mine):
-    if not np.array_equal(mine["x_after"], case["x"]):
-        ctx.fail(f"{function} changed its input x in place (for {shapes(case, 'x')}); "
-                 "compute out as a new array: the cache still needs the original x")
-
-
 @check("fc_relu_forward", "relu_forward: out against the reference; x left unchanged")
 def relu_forward(ctx):
     cases = [{"x": _away_from_zero(ctx.rng, shape)} for shape in [(4, 6), (3, 2, 5), (7,)]]
@@ -82,7 +108,7 @@ def relu_forward(ctx):
     reference = ctx.reference("relu_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
         ctx.compare("relu_forward: out", mine["out"], correct["out"], FORWARD, shapes(case, "x"))
-        _check_unchanged_input(ctx, "relu_forward", case, mine)
+        _check_inputs(ctx, "relu_forward", mine, shapes(case, "x"))
 
 
 @check("fc_relu_backward", "relu_backward: dx against the reference and the numeric gradient")
@@ -119,7 +145,7 @@ def leaky_relu_forward(ctx):
     reference = ctx.reference("leaky_relu_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
         ctx.compare("leaky_relu_forward: out", mine["out"], correct["out"], FORWARD, _leaky_inputs(case))
-        _check_unchanged_input(ctx, "leaky_relu_forward", case, mine)
+        _check_inputs(ctx, "leaky_relu_forward", mine, _leaky_inputs(case))
 
 
 @check("fc_leaky_relu_backward", "leaky_relu_backward: dx against the reference and the numeric gradient")
@@ -152,6 +178,7 @@ def _svm_case(rng, num_inputs, num_classes):
 def _check_loss(ctx, function, cases, student, reference):
     for case, mine, correct in zip(cases, student, reference):
         inputs = f"{shapes(case, 'x')}, scores around {float(np.mean(case['x'])):.0f}"
+        _check_inputs(ctx, function, mine, inputs)
         ctx.compare(f"{function}: loss", mine["loss"], correct["loss"], FORWARD, inputs)
         if ctx.compare(f"{function}: dx", mine["dx"], correct["dx"], BACKWARD, inputs) or "numeric_dx" not in mine:
             continue
@@ -217,6 +244,7 @@ def batchnorm_forward_train(ctx):
         inputs = f"x of shape {case['x0'].shape}, " + (
             f"momentum = {float(case['momentum']):.2f}, eps = {float(case['eps']):.0e}" if "momentum" in case
             else "default momentum and eps")
+        _check_inputs(ctx, "batchnorm_forward", mine, inputs)
         for step in range(3):
             where = f"{inputs}, training step {step + 1}"
             ctx.compare("batchnorm_forward (train): out", mine[f"out{step}"], correct[f"out{step}"], FORWARD, where)
@@ -239,8 +267,21 @@ def batchnorm_forward_test(ctx):
     student = ctx.student("batchnorm_forward_test", cases, "batchnorm_forward")
     reference = ctx.reference("batchnorm_forward_test", cases)
     for case, mine, correct in zip(cases, student, reference):
-        inputs = f"{shapes(case, 'x')}, eps = {float(case['eps']):.0e}"
-        ctx.compare("batchnorm_forward (test): out", mine["out"], correct["out"], FORWARD, inputs)
+        variances = case["running_var"]
+        inputs = (f"{shapes(case, 'x')}, eps = {float(case['eps']):.0e}, running_var from "
+                  f"{variances.min():.1e} to {variances.max():.1e}")
+
+        def worst_feature(actual, expected, variances=variances):
+            errors = np.max(np.abs(actual - expected), axis=0) / max(float(np.max(np.abs(expected))), 1e-7)
+            return f"the error is largest in the feature whose running_var is {variances[np.argmax(errors)]:.1e}"
+
+        # The checks do not accept eps outside the square root, (x - mean) / (sqrt(var) + eps):
+        # it differs from training mode's normalization by about eps / sqrt(var) relative,
+        # negligible for large variances but not for nearly constant features (var = 1e-2 and
+        # eps = 1e-2: 28%), whose test-time outputs would then disagree with what training
+        # taught the next layer. Hence running variances down to 1e-2 here; the networks'
+        # checks run with the grader's layers and do not charge it again.
+        ctx.compare("batchnorm_forward (test): out", mine["out"], correct["out"], FORWARD, inputs, worst_feature)
         for key in ("running_mean", "running_var"):
             if not np.array_equal(mine[key], case[key]):
                 ctx.fail(f"batchnorm_forward (test) changed bn_param['{key}'] (for {inputs}); "
@@ -295,8 +336,9 @@ def layernorm_forward(ctx):
     student = ctx.student("layernorm_forward", cases, "layernorm_forward")
     reference = ctx.reference("layernorm_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
-        ctx.compare("layernorm_forward: out", mine["out"], correct["out"], FORWARD,
-                    f"{shapes(case, 'x')}, eps = {float(case['eps']):.0e}")
+        inputs = f"{shapes(case, 'x')}, eps = {float(case['eps']):.0e}"
+        ctx.compare("layernorm_forward: out", mine["out"], correct["out"], FORWARD, inputs)
+        _check_inputs(ctx, "layernorm_forward", mine, inputs)
 
 
 @check("bn_layernorm_backward", "layernorm_backward: dx, dgamma, dbeta against the reference and the numeric gradient")
@@ -327,6 +369,7 @@ def dropout_forward(ctx):
 
     for case, mine, correct in zip(seeded, student, reference):
         inputs = f"{shapes(case, 'x')} ({case['x'].dtype}), p = {float(case['p']):.2f}, with a seed"
+        _check_inputs(ctx, "dropout_forward", mine, inputs)
         if str(mine["out_dtype"]) != str(correct["out_dtype"]):
             ctx.fail(f"dropout_forward (train): out has dtype {np.dtype(str(mine['out_dtype']))}, but must keep "
                      f"the dtype of x (for {inputs}); cast the mask to x.dtype")

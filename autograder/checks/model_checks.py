@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .framework import NotGradable, check, reference_package
+from .notebook_values import Unreadable, value_source
 
 NUM_TRAINING, NUM_VALIDATION, NUM_TEST = 49000, 1000, 1000  # get_CIFAR10_data's defaults
 OVERFIT_IMAGES = 50
@@ -106,9 +107,17 @@ def _write_cache(cache_file, arrays):
 
 def _positive_number(ctx, name):
     value = ctx.values.get(name)
+    where = value_source(ctx.grade_id)[0].cell
+    if value is None:
+        ctx.fail(f"{name} is not set: set it to a positive number in the cell {where} (the one above) and run it")
+        return None
+    if isinstance(value, Unreadable):
+        ctx.fail(f"{name} must be a positive number written as a literal (like 1e-2, or arithmetic on "
+                 f"numbers, like 2 * 1e-3); the grader reads it from the cell {where} without running "
+                 f"anything, and cannot read `{value.source}`")
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        shown = "nothing" if value is None else repr(value)
-        ctx.fail(f"{name} must be a positive number, got {shown}; set it in the cell above and run it")
+        ctx.fail(f"{name} must be a positive number, got {value!r}; set it in the cell {where} and run it")
         return None
     return float(value)
 

@@ -5,10 +5,16 @@ But a kernel runs the student's code, which could replace autograder.checks.run 
 `python -m autograder.checks --all` verifies a submission from outside any kernel: it
 takes the values from the source text of the cells that set them, evaluating only
 literals and arithmetic on numbers (ast; never exec).
+
+A value the notebook does not set is left out of the values (the check says "not
+answered" or "not set" and where to set it); one set by an expression the grader does not
+evaluate arrives as an Unreadable holding that line, and the check says which form it
+needs. Both are the student's to fix, so both are failed checks, never grader errors.
 """
 import ast
 import operator
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -26,8 +32,17 @@ _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.m
               ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
-class ValueNotFound(Exception):
-    """The value is not set by a literal in the notebook; str() says where it was looked for."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A value the notebook sets by an expression that is not a plain literal."""
+    source: str   # the assignment, as written in the cell
+
+
+@dataclass(frozen=True)
+class ValueSource:
+    """Where the notebook sets the values of a check: for messages."""
+    notebook: str   # "FullyConnectedNets.ipynb"
+    cell: str       # the grade_id of the cell, e.g. "fc_q1_answer"
 
 
 def notebook_order(grade_ids, folder):
@@ -42,20 +57,29 @@ def notebook_order(grade_ids, folder):
     return sorted(grade_ids, key=lambda grade_id: position.get(grade_id, len(position)))
 
 
-def values_for(grade_id, parameters, submission):
-    """{parameter: value} for a check, read from the submission's notebook."""
-    if not parameters:
-        return {}
-    notebook = Path(submission) / NOTEBOOK_OF_PREFIX[grade_id.split("_", 1)[0]]
+def value_source(grade_id):
+    """ValueSource of a check that takes values, and {check parameter: variable}."""
+    notebook = NOTEBOOK_OF_PREFIX[grade_id.split("_", 1)[0]]
     if grade_id in OVERFIT_SOURCES:
         cell_id, variables = OVERFIT_SOURCES[grade_id]
     else:  # multiple choice: fc_q1_choice is answered in fc_q1_answer, as inline_q1_answer
         question = re.fullmatch(r"([a-z]+)_(q\d+)_choice", grade_id)
         cell_id, variables = f"{question[1]}_{question[2]}_answer", {"answer": f"inline_{question[2]}_answer"}
-    if not notebook.is_file():
-        raise ValueNotFound(f"{notebook.name} is not in the submission")
-    cells = [cell for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"]
-    tagged = [cell for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") == cell_id]
+    return ValueSource(notebook, cell_id), variables
+
+
+def values_for(grade_id, parameters, submission):
+    """{parameter: value} for a check, read from the submission's notebook. A parameter the
+    notebook does not set is left out; one it sets by an expression is an Unreadable."""
+    if not parameters:
+        return {}
+    source, variables = value_source(grade_id)
+    try:
+        cells = [cell for cell in nbformat.read(Path(submission) / source.notebook, as_version=4).cells
+                 if cell.cell_type == "code"]
+    except (OSError, ValueError):  # not handed in, or not a notebook: nothing is set
+        return {}
+    tagged = [cell for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") == source.cell]
     values = {}
     for parameter, variable in variables.items():
         # The cell with the grade_id; if editing lost its metadata, any cell (the last one wins).
@@ -64,17 +88,16 @@ def values_for(grade_id, parameters, submission):
             if found:
                 values[parameter] = found[-1]
                 break
-        else:
-            raise ValueNotFound(f"{notebook.name} sets {variable} nowhere as a plain value "
-                                f"(e.g. {variable} = ...)")
     return values
 
 
 def _assignments(source, variable):
-    """Values of the top-level assignments `variable = <literal>` in a cell's source."""
+    """Values of the top-level assignments `variable = ...` in a cell's source: the value of
+    a literal, an Unreadable for any other expression."""
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    code = "\n".join(lines)
     try:
-        tree = ast.parse("\n".join(lines))
+        tree = ast.parse(code)
     except SyntaxError:
         return []
     values = []
@@ -83,7 +106,7 @@ def _assignments(source, variable):
             try:
                 values.append(_evaluate(node.value))
             except (ValueError, TypeError, ArithmeticError):
-                continue
+                values.append(Unreadable(" ".join((ast.get_source_segment(code, node) or "").split())))
     return values
 
 

@@ -1,7 +1,19 @@
-"""Hidden checks of nnkit/optim.py: each update rule over several steps, feeding back the
-config it returns (as the Solver does), from fresh and from given state, with random and
-with default hyperparameters. The step it takes (next_w - w) and its state after every
-step must agree with the reference, and the rule must not change w or dw in place.
+"""Hidden checks of nnkit/optim.py. Every cell checks a property of its own, so that a bug
+in a rule costs one cell:
+
+- the rule itself (the cell of the notebook that introduces it: fc_sgd_momentum,
+  fc_rmsprop and fc_adam in FullyConnectedNets, the other rules in Optimizers): the rule
+  over several steps, feeding back the config it returns (as the Solver does), from fresh
+  and from given state, with random and with default hyperparameters. The step it takes
+  (next_w - w) and its state after every step must agree with the reference, and the rule
+  must not change w or dw in place;
+- the rule inside the Solver (opt_sgd_momentum, opt_rmsprop and opt_adam, the Optimizers
+  notebook's cells of the rules FullyConnectedNets introduced): the Solver, driving a
+  stand-in model with two parameters and decaying the learning rate, must reach exactly
+  what the student's own rule gives when called by hand with one config per parameter.
+  The rule is compared with itself, never with the reference, so a wrong formula is not
+  charged here again; what fails is a rule whose result depends on more than its config
+  (state kept elsewhere, shared between parameters) or that does not run in the Solver.
 
 Steps are compared rather than weights because a step is what an update rule computes:
 a wrong rule is off by a sizeable fraction of its step, which can be far below the size of
@@ -9,7 +21,7 @@ w. The tolerance on steps leaves room for where epsilon enters (Adam's "efficien
 puts it after the bias correction; see _gradient)."""
 import numpy as np
 
-from .framework import check
+from .framework import CALLER_OWNS, check, check_inputs_kept, relative_error
 
 STEPS = 4
 # Relative errors allowed: of the steps (see above) and of the state, which has no epsilon.
@@ -71,14 +83,11 @@ def _check_rule(ctx, rule):
     state_keys, _ = RULES[rule]
     for case, mine, correct in zip(cases, student, reference):
         inputs = _inputs(case)
+        if not check_inputs_kept(ctx, rule, mine, inputs, {"w": CALLER_OWNS, "dw": CALLER_OWNS}):
+            return
         my_w, correct_w = case["w"], case["w"]
         for step in range(STEPS):
             where = f"{inputs}, step {step + 1} of {STEPS}"
-            if mine[f"changed_w{step}"] or mine[f"changed_dw{step}"]:
-                changed = "w" if mine[f"changed_w{step}"] else "dw"
-                ctx.fail(f"{rule} changed its input {changed} in place ({where}); build new arrays "
-                         "(next_w = w - ..., not w -= ...)")
-                return
             ok = np.shape(mine[f"w{step}"]) == np.shape(my_w)
             if not ok:
                 ctx.fail(f"{rule}: next_w has shape {np.shape(mine[f'w{step}'])}, but must have the shape of w ({where})")
@@ -103,16 +112,71 @@ def _check_rule(ctx, rule):
                 break  # later steps only repeat the first error
 
 
+# --- the rule inside the Solver -----------------------------------------------------------
+
+# The stand-in model's sizes and the Solver's settings: 3 epochs of 3 updates, so that the
+# learning rate decays twice.
+SOLVER_DATA, SOLVER_BATCH, SOLVER_EPOCHS, LR_DECAY = (6, 4, 3), 2, 3, 0.5
+# The Solver and the hand-made loop run the same arithmetic: they agree to the last bit,
+# up to the order of additions.
+SAME = 1e-12
+
+
+def _solver_case(rng, rule):
+    _, ranges = RULES[rule]
+    (num_inputs, input_dim, num_classes), case = SOLVER_DATA, {"rule": np.array(rule)}
+    for name, shape in (("W", (input_dim, num_classes)), ("b", (num_classes,))):
+        case[name] = rng.standard_normal(shape)
+        case[f"{name}_target"] = rng.standard_normal(shape)
+        case[f"{name}_curvature"] = np.exp(rng.uniform(-1, 1, shape))
+    case.update({f"hyper/{key}": np.float64(rng.uniform(*bounds)) for key, bounds in ranges.items()})
+    case.update(X=rng.standard_normal((num_inputs, input_dim)), y=rng.integers(num_classes, size=num_inputs),
+                lr_decay=np.float64(LR_DECAY), batch_size=np.int64(SOLVER_BATCH), epochs=np.int64(SOLVER_EPOCHS))
+    return case
+
+
+def _check_in_solver(ctx, rule):
+    case = _solver_case(ctx.rng, rule)
+    [mine] = ctx.student("update_rule_in_solver", [case], f"{rule} in the Solver")
+    updates = sorted({int(key.split("/")[0][len("solver"):]) for key in mine if key.startswith("solver")})
+    if not updates:
+        ctx.fail(f"the Solver made no update with update_rule='{rule}'")
+    hypers = ", ".join(f"{key[len('hyper/'):]} = {float(value):.3g}" for key, value in case.items()
+                       if key.startswith("hyper/"))
+    for update in updates:
+        for name in ("W", "b"):
+            in_solver, by_hand = mine[f"solver{update}/{name}"], mine[f"by_hand{update}/{name}"]
+            if np.shape(in_solver) == np.shape(by_hand) and np.array_equal(in_solver, by_hand, equal_nan=True):
+                continue  # the same to the last bit, NaNs included (a wrong formula is charged elsewhere)
+            same_shape = np.shape(in_solver) == np.shape(by_hand)
+            error = relative_error(in_solver, by_hand) if same_shape else np.inf
+            if same_shape and error <= SAME:
+                continue
+            difference = (f"relative error {error:.1e}, must be below {SAME:.0e}" if same_shape else
+                          f"shape {np.shape(in_solver)} instead of {np.shape(by_hand)}")
+            ctx.fail(f"{rule} in the Solver: after {update} update(s), params['{name}'] (of shape "
+                     f"{case[name].shape}; {hypers}, lr_decay = {LR_DECAY}) differs from what {rule} gives "
+                     f"when you call it yourself with one config per parameter and the learning rate "
+                     f"decayed as the Solver does ({difference}): in the Solver, {rule} must depend only "
+                     "on the config it is given")
+            return
+
+
 def _register(grade_id, rule):
     state = ", ".join(RULES[rule][0])
     check(grade_id, f"{rule}: next_w and its state ({state}) over {STEPS} steps against the reference, "
                     "from fresh and given state; w and dw not changed in place")(lambda ctx: _check_rule(ctx, rule))
 
 
+def _register_in_solver(grade_id, rule):
+    check(grade_id, f"{rule} inside the Solver (two parameters, learning-rate decay): the same parameters as "
+                    f"{rule} called by hand with one config per parameter")(lambda ctx: _check_in_solver(ctx, rule))
+
+
 for _grade_id, _rule in [
     ("fc_sgd_momentum", "sgd_momentum"), ("fc_rmsprop", "rmsprop"), ("fc_adam", "adam"),
-    ("opt_sgd_momentum", "sgd_momentum"), ("opt_nesterov_momentum", "nesterov_momentum"),
-    ("opt_adagrad", "adagrad"), ("opt_rmsprop", "rmsprop"), ("opt_adam", "adam"),
-    ("opt_adabelief", "adabelief"),
+    ("opt_nesterov_momentum", "nesterov_momentum"), ("opt_adagrad", "adagrad"), ("opt_adabelief", "adabelief"),
 ]:
     _register(_grade_id, _rule)
+for _grade_id, _rule in [("opt_sgd_momentum", "sgd_momentum"), ("opt_rmsprop", "rmsprop"), ("opt_adam", "adam")]:
+    _register_in_solver(_grade_id, _rule)

@@ -5,9 +5,13 @@ of a submission through one): it starts student_runner.py in the sandbox
 (autograder.sandbox) and sends it a job per probe. The student's side sees a read-only
 copy of nothing but the submission, a work folder for the jobs, and the two runner files;
 never the reference solution, the hidden checks or the gradebook. Its memory (address
-space) and file sizes are capped, every job has a CPU limit and a wall-clock timeout, and
-inputs and outputs travel as .npz files read with allow_pickle=False, so nothing the
-student's code writes can run code in the grader.
+space) and file sizes are capped, it starts from an empty environment plus the variables
+it needs, every job has a CPU limit and a wall-clock timeout (after one job has timed out,
+the later ones get a tight one: a function that never returns would otherwise cost the full
+time in every check that calls it), and inputs and outputs travel as .npz files read with
+allow_pickle=False, so nothing the student's code writes can run code in the grader. During
+a check of a network, the job's calls of the grader's layers come back on the same pipe and
+are served in between (layer_server.py), until the job's answer arrives.
 """
 import atexit
 import json
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +38,12 @@ FILE_BYTES = 64 * 2**20
 # Seconds one probe may take; correct code needs well under one. Tests lower it.
 TIMEOUT_ENV = "NNKIT_CHECK_PROBE_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 20.0
+# Once a probe of this submission has timed out, the later ones get this share of it.
+AFTER_A_TIMEOUT = 1 / 4
 # Time for the student process to start (bubblewrap, Python, numpy) on a loaded machine.
 START_SECONDS = 60.0
+# Longest line accepted from the runner (its answers and the calls it passes on are short).
+LINE_BYTES = 4096
 # Native libraries must not start a thread per core on the shared grading machine.
 SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 _STUCK_AT = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
@@ -43,9 +52,10 @@ _STUCK_AT = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<funct
 class StudentCodeFailed(Exception):
     """The probe could not finish on the student's code; str() is the student-facing reason."""
 
-    def __init__(self, message, modules=()):
+    def __init__(self, message, modules=(), timed_out=False):
         super().__init__(message)
         self.modules = list(modules)  # the submission's files it had imported
+        self.timed_out = timed_out
 
 
 def probe_timeout():
@@ -60,15 +70,18 @@ class StudentProcess:
         self._process = None
         self._work = None
         self._jobs = 0
+        self._timed_out = False
         self._lock = threading.Lock()  # one job at a time on the runner's pipe
 
-    def run_probe(self, probe_name, cases, subject):
+    def run_probe(self, probe_name, cases, subject, layers=None):
         """Run probes.PROBES[probe_name] on each case with the student's nnkit.
 
         Inputs:
         - probe_name: Name of the probe.
         - cases: List of dicts of arrays.
         - subject: What is being checked, for messages ("affine_backward").
+        - layers: None, or the grader's layers (layer_server.ReferenceLayers) that the
+          student's network runs with instead of its own layers.py.
 
         Returns: (list of dicts of arrays, one per case; the submission's files the probe
         imported, e.g. ["nnkit/layers.py"]).
@@ -79,10 +92,10 @@ class StudentProcess:
                 f"no nnkit/ folder in the submission ({self.submission.name}): hand in the "
                 "nnkit package next to the notebooks")
         with self._lock:
-            return self._run_job(probe_name, cases, subject)
+            return self._run_job(probe_name, cases, subject, layers)
 
-    def _run_job(self, probe_name, cases, subject):
-        timeout = probe_timeout()
+    def _run_job(self, probe_name, cases, subject, layers):
+        timeout = probe_timeout() * (AFTER_A_TIMEOUT if self._timed_out else 1)
         self._jobs += 1
         job = self._start() / f"job-{self._jobs:04d}"
         job.mkdir()
@@ -92,8 +105,12 @@ class StudentProcess:
                                             for key, value in case.items()})
             exit_code = self._send({"job": job.name, "probe": probe_name, "cases": len(cases),
                                     "timeout_seconds": max(1, round(timeout)),
-                                    "cpu_seconds": int(timeout) + 5}, timeout + 10)
+                                    "cpu_seconds": int(timeout) + 5,
+                                    "reference_layers": layers is not None}, timeout + 10, job, layers)
             return _read_result(job, exit_code, len(cases), subject, timeout, self.submission)
+        except StudentCodeFailed as failure:
+            self._timed_out = self._timed_out or failure.timed_out
+            raise
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
@@ -116,38 +133,52 @@ class StudentProcess:
             shutil.copy2(path, runner_dir / path.name)
         command = [sys.executable, "-I", str(runner_dir / "student_runner.py"), str(self.submission),
                    str(self._work)]
-        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
-        env.update(SINGLE_THREAD, NNKIT_PROBE_MEMORY_BYTES=str(MEMORY_BYTES),
-                   NNKIT_PROBE_FILE_BYTES=str(FILE_BYTES), HOME=str(self._work), TMPDIR=str(self._work))
-        # The submission is read-only for the student's code: a probe must not change what
-        # the notebooks will run.
-        confined = sandbox.confine(command, writable=[self._work], readable=[self.submission],
-                                   cwd=self.submission)
+        # Its whole environment: nothing of the grader's passes.
+        env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+               "LANG": "C.UTF-8", **SINGLE_THREAD, "NNKIT_PROBE_MEMORY_BYTES": str(MEMORY_BYTES),
+               "NNKIT_PROBE_FILE_BYTES": str(FILE_BYTES)}
+        # The submission's files are read-only for the student's code (new files go to the
+        # sandbox's own capped space): a probe must not change what the notebooks will run.
+        plan = sandbox.Plan(folder=str(self.submission), env=env, memory_bytes=MEMORY_BYTES,
+                            exchange=[str(self._work)])
         self._process = subprocess.Popen(
-            confined, cwd=self.submission, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+            sandbox.confine(command, plan), cwd=self.submission, env={}, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         return self._work
 
-    def _send(self, request, wall_seconds):
-        """Send one job; returns the child's exit code, or None when it had to be killed."""
+    def _send(self, request, wall_seconds, job, layers):
+        """Send one job and serve the calls of the grader's layers it makes; returns the
+        child's exit code, or None when it had to be killed."""
+        if not self._write(request):
+            return None
+        deadline = time.monotonic() + wall_seconds + (START_SECONDS if self._jobs == 1 else 0)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            while True:
+                ready = selector.select(max(0.0, deadline - time.monotonic()))
+                line = self._process.stdout.readline(LINE_BYTES) if ready else ""
+                try:
+                    answer = json.loads(line)
+                except ValueError:
+                    answer = {}
+                if not isinstance(answer, dict) or answer.get("job") != request["job"]:
+                    self.close()  # stuck, or the runner itself died
+                    return None
+                if "call" not in answer:
+                    return answer["exit"]
+                reply = (layers.serve(job, answer) if layers is not None else
+                         {"ok": False, "message": "this check runs none of the grader's layers"})
+                if not self._write({"reply": answer["call"], **reply}):
+                    return None
+
+    def _write(self, message):
         try:
-            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.write(json.dumps(message) + "\n")
             self._process.stdin.flush()
         except OSError:
             self.close()
-            return None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._process.stdout, selectors.EVENT_READ)
-            ready = selector.select(wall_seconds + (START_SECONDS if self._jobs == 1 else 0))
-        line = self._process.stdout.readline() if ready else ""
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            answer = {}
-        if answer.get("job") != request["job"]:  # stuck, or the runner itself died
-            self.close()
-            return None
-        return answer["exit"]
+            return False
+        return True
 
 
 _processes = {}
@@ -172,7 +203,8 @@ def close_all():
 def _read_result(job, exit_code, count, subject, timeout, submission):
     result_file = job / "result.json"
     if not result_file.is_file():
-        raise StudentCodeFailed(_why_no_result(job, exit_code, subject, timeout, submission))
+        message, timed_out = _why_no_result(job, exit_code, subject, timeout, submission)
+        raise StudentCodeFailed(message, timed_out=timed_out)
     try:  # the student's code could have written these files itself
         result = json.loads(result_file.read_text())
         modules = [str(name) for name in result["modules"]]
@@ -191,7 +223,7 @@ def _read_result(job, exit_code, count, subject, timeout, submission):
 
 
 def _why_no_result(job, exit_code, subject, timeout, submission):
-    """A message for a probe that ended without a result."""
+    """(A message for a probe that ended without a result, whether it timed out)."""
     stuck = (job / "timeout.txt").read_text(errors="replace") if (job / "timeout.txt").is_file() else ""
     if exit_code is None or exit_code == -signal.SIGXCPU or "Timeout" in stuck:
         where = ""
@@ -201,11 +233,12 @@ def _why_no_result(job, exit_code, subject, timeout, submission):
                 where = (f" (it was running {match['function']} in "
                          f"{path.relative_to(submission).as_posix()}, line {match['line']})")
                 break  # faulthandler lists the innermost frame first
-        return f"{subject} did not finish: timed out after {timeout:g} s{where}. Look for an endless loop."
+        return (f"{subject} did not finish: timed out after {timeout:g} s{where}. Look for an "
+                "endless loop.", True)
     if exit_code < 0:
-        return f"the process running {subject} crashed (signal {-exit_code})"
+        return f"the process running {subject} crashed (signal {-exit_code})", False
     return (f"the process running {subject} ended early (exit code {exit_code}) without a result; "
-            "does your code call exit()?")
+            "does your code call exit()?", False)
 
 
 def _kill(process):

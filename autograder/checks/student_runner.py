@@ -15,6 +15,15 @@ and "modules" the submission's files the probe imported (so the grader knows whi
 ran a module it flagged). The runner then answers with
 one line, {"job": ..., "exit": <the child's exit code, negative for a signal>}.
 
+A request with "reference_layers": true (the checks of networks) gives the child a line to
+the grader: a call of one of the grader's layers is written as JOB/call-N.npz plus the line
+{"call": N, "function": ...} on a pipe to this runner, which passes it on to the grader as
+{"job": ..., "call": N, "function": ...}; the grader answers {"reply": N, "ok": ...} (and
+writes JOB/reply-N.npz), which the runner hands back to the child. The child never holds
+the runner's own stdin or stdout, so nothing the student's code writes can be taken for
+the end of a job; whatever it sends on its line, the grader checks every call (see
+layer_server.py).
+
 Forking keeps numpy imported once while every probe still starts from the files on disk:
 one check cannot leave state behind for the next, and an endless loop, a crash or a
 memory bomb ends only its child. The memory and file-size limits are set before any
@@ -28,6 +37,7 @@ import importlib.util
 import json
 import os
 import resource
+import selectors
 import signal
 import sys
 from pathlib import Path
@@ -36,6 +46,8 @@ SUBMISSION = Path(sys.argv[1]).resolve()
 WORK_DIR = Path(sys.argv[2]).resolve()
 MEMORY_BYTES = int(os.environ["NNKIT_PROBE_MEMORY_BYTES"])
 FILE_BYTES = int(os.environ["NNKIT_PROBE_FILE_BYTES"])
+# Longest line the child may send for one call; a longer one ends the child.
+CALL_LINE_BYTES = 4096
 
 
 def limit(kind, value):
@@ -73,12 +85,20 @@ def serve():
         job = WORK_DIR / request["job"]
         if not job.parent == WORK_DIR:
             raise ValueError(f"job folder outside {WORK_DIR}: {request['job']}")
+        calls_read, calls_write = os.pipe()
+        replies_read, replies_write = os.pipe()
         child = os.fork()
         if child == 0:
             requests.close()
             answers.close()
-            run_job(probes, job, request)  # never returns
-        _, wait_status = os.waitpid(child, 0)
+            os.close(calls_read)
+            os.close(replies_write)
+            run_job(probes, job, request, GraderLine(job, calls_write, replies_read))  # never returns
+        os.close(calls_write)
+        os.close(replies_read)
+        wait_status = relay_calls(child, request["job"], calls_read, replies_write, requests, answers)
+        os.close(calls_read)
+        os.close(replies_write)
         try:  # whatever the child started is ended with it
             os.killpg(child, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -87,7 +107,81 @@ def serve():
         answers.flush()
 
 
-def run_job(probes, job, request):
+def relay_calls(child, job_name, calls, replies, requests, answers):
+    """Pass the child's calls to the grader and the grader's replies back until the child
+    ends; returns its wait status. A line the child garbles ends the child."""
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(calls, selectors.EVENT_READ)
+        while True:
+            ended, wait_status = os.waitpid(child, os.WNOHANG)
+            if ended:
+                return wait_status
+            if not selector.select(0.1):
+                continue
+            chunk = os.read(calls, CALL_LINE_BYTES)
+            if not chunk:  # the child closed its end: it is ending
+                return os.waitpid(child, 0)[1]
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                try:
+                    call = json.loads(line)
+                    forwarded = {"job": job_name, "call": int(call["call"]), "function": str(call["function"])}
+                except (ValueError, KeyError, TypeError):
+                    forwarded = None
+                if forwarded is None:
+                    os.kill(child, signal.SIGKILL)
+                    return os.waitpid(child, 0)[1]
+                answers.write(json.dumps(forwarded) + "\n")
+                answers.flush()
+                reply = requests.readline()
+                try:
+                    os.write(replies, reply.encode())
+                except OSError:  # the child is gone
+                    pass
+            if len(pending) > CALL_LINE_BYTES:
+                os.kill(child, signal.SIGKILL)
+                return os.waitpid(child, 0)[1]
+
+
+class GraderLine:
+    """The child's side of its line to the grader: one call of a grader's layer at a time."""
+
+    def __init__(self, job, calls, replies):
+        self.job, self.calls, self.replies = job, calls, replies
+        self.count = 0
+
+    def call(self, function, arrays):
+        """{name: array} the grader's `function` returned for the inputs `arrays`; raises
+        ValueError with the grader's reason when it refused the call."""
+        import numpy as np
+
+        self.count += 1
+        number = self.count
+        request, reply_file = self.job / f"call-{number}.npz", self.job / f"reply-{number}.npz"
+        np.savez(request, **arrays)
+        os.write(self.calls, (json.dumps({"call": number, "function": function}) + "\n").encode())
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(self.replies, 4096)
+            if not chunk:
+                raise RuntimeError("the grader ended the check")
+            line += chunk
+        reply = json.loads(line)
+        request.unlink(missing_ok=True)
+        if reply.get("reply") != number:
+            raise RuntimeError("the grader's reply does not match the call")
+        if not reply.get("ok"):
+            raise ValueError(f"{function} (the grader's, which this check runs your network with): "
+                             f"{reply.get('message', 'refused')}")
+        with np.load(reply_file, allow_pickle=False) as archive:
+            outputs = {key: archive[key] for key in archive.files}
+        reply_file.unlink(missing_ok=True)
+        return outputs
+
+
+def run_job(probes, job, request, grader_line):
     """The child: run one probe on every case, write its result, and end."""
     os.setpgid(0, 0)
     limit(resource.RLIMIT_CPU, request["cpu_seconds"])
@@ -106,7 +200,7 @@ def run_job(probes, job, request):
         cases = [{key.split("/", 1)[1]: value for key, value in inputs.items()
                   if key.split("/", 1)[0] == str(number)} for number in range(request["cases"])]
         probe = probes.PROBES[request["probe"]]
-        package = probes.Package()
+        package = probes.Package(grader_line if request.get("reference_layers") else None)
         outputs = {}
         for number, case in enumerate(cases):
             result = probe(package, case, True)

@@ -38,15 +38,17 @@ class Partial:
     loses: frozenset[str]     # grade ids of exactly the test cells this costs
 
 
-# Each partial undoes one piece of work; `loses` lists every test cell that exercises it,
-# directly or through code built on it (e.g. every network's backward pass calls
-# affine_backward). Test cells tagged slow are not listed: autograde skips them.
+# Each partial undoes one piece of work; `loses` lists every test cell that exercises it.
+# Work is charged in its own cells only: the cells of a network check the network with
+# working layers (the hidden check with the grader's layers, the visible part only when
+# nnkit.gradient_check.failing_layers finds none broken), the overfitting cells rerun the
+# student's settings with a correct implementation, and the Optimizers notebook's cells of
+# sgd_momentum, rmsprop and adam check the rule inside the Solver, which an undone rule
+# cannot pass. Test cells tagged slow are not listed: autograde skips them.
 PARTIALS = {
     "fcnet": (
-        Partial("partial_affine_backward", "nnkit/layers.py:affine_backward", frozenset({
-            "fc_affine_backward", "fc_two_layer_loss", "fc_two_layer_grads",
-            "fc_fcnet_loss_grads", "fc_overfit_three_layer_check", "fc_overfit_five_layer_check",
-            "bn_fcnet_batchnorm", "bn_fcnet_layernorm", "do_fcnet_dropout"})),
+        Partial("partial_affine_backward", "nnkit/layers.py:affine_backward",
+                frozenset({"fc_affine_backward"})),
         Partial("partial_adam", "nnkit/optim.py:adam", frozenset({"fc_adam", "opt_adam"})),
         Partial("partial_fc_q1", "FullyConnectedNets.ipynb:fc_q1_answer",
                 frozenset({"fc_q1_choice"})),
@@ -76,7 +78,7 @@ def build_samples(course_root: Path, manifest: Manifest, cache_dir: Path,
     if not release.is_dir():
         raise SampleError(f"{release} not found: run `autograder release {manifest.id}` first")
     reference = {
-        **{name: _write_notebook(_filled_notebook(source / name, release / name))
+        **{name: _write_notebook(filled_notebook(source / name, release / name))
            for name in manifest.notebooks},
         **{module: _without_markers(_read(source / module)).encode()
            for module in manifest.student_modules},
@@ -103,7 +105,7 @@ def write_zip(sample: Sample, path: Path) -> Path:
     return path
 
 
-def _filled_notebook(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
+def filled_notebook(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
     """The release notebook with every solution cell's source taken from the source
     notebook, solution markers removed: what a student who did it all hands in."""
     source = nbformat.read(source_path, as_version=4)

@@ -69,26 +69,28 @@ def _test_cells(notebook_path: Path) -> frozenset[str]:
                      and not cell.metadata.nbgrader.get("solution"))
 
 
-# Which test cells of FullyConnectedNets exercise a function, directly (its own cell and
-# hidden check) or through code built on it (the networks, the training in the notebook,
-# the saved best model, which the notebook evaluates with the student's fc_net).
+# Which test cells of FullyConnectedNets a broken function costs: its own cells, and the cell
+# that evaluates the saved best model with the student's fc_net and layers. The cells of the
+# networks check a network only with working layers (the hidden checks with the grader's
+# layers, the visible parts after nnkit.gradient_check.failing_layers), and the overfitting
+# cells rerun the student's settings with a correct implementation.
 FC_TESTS = _test_cells(REPO / "release" / "fcnet" / NOTEBOOK)
-NETWORK_CELLS = frozenset({
-    "fc_two_layer_scores", "fc_two_layer_loss", "fc_two_layer_grads", "fc_fcnet_loss_grads",
-    "fc_overfit_three_layer_check", "fc_overfit_five_layer_check", "fc_best_model_saved"})
-USES_AFFINE_FORWARD = NETWORK_CELLS | {"fc_affine_forward", "fc_affine_backward"}
-USES_RELU_FORWARD = NETWORK_CELLS | {"fc_relu_forward", "fc_relu_backward"}
+NETWORK_CHECK_CELLS = frozenset({
+    "fc_two_layer_scores", "fc_two_layer_loss", "fc_two_layer_grads", "fc_fcnet_loss_grads"})
+NETWORK_CELLS = NETWORK_CHECK_CELLS | {
+    "fc_overfit_three_layer_check", "fc_overfit_five_layer_check", "fc_best_model_saved"}
+EVALUATES_WITH_STUDENT_LAYERS = frozenset({"fc_best_model_saved"})
+USES_AFFINE_FORWARD = EVALUATES_WITH_STUDENT_LAYERS | {"fc_affine_forward", "fc_affine_backward"}
+USES_RELU_FORWARD = EVALUATES_WITH_STUDENT_LAYERS | {"fc_relu_forward", "fc_relu_backward"}
 TESTS_OF_LAYERS = frozenset({  # the cells whose subject is a function of layers.py
     "fc_affine_forward", "fc_affine_backward", "fc_relu_forward", "fc_relu_backward",
     "fc_leaky_relu_forward", "fc_leaky_relu_backward", "fc_svm_loss", "fc_softmax_loss"})
 # The cells of code that imports layers.py (whether the grader zeroes them with a flagged
 # layers.py is left open).
 BUILT_ON_LAYERS = NETWORK_CELLS | {"fc_two_layer_init"}
-# Hidden checks that call the student's affine_forward (the overfit checks rerun the
-# student's settings with the reference network, so they fail in the notebook only).
-HIDDEN_CHECKS_OF_AFFINE_FORWARD = frozenset({
-    "fc_affine_forward", "fc_affine_backward", "fc_two_layer_scores", "fc_two_layer_loss",
-    "fc_two_layer_grads", "fc_fcnet_loss_grads"})
+# Hidden checks that call the student's affine_forward (the checks of networks run with the
+# grader's layers, the overfit checks with the reference network).
+HIDDEN_CHECKS_OF_AFFINE_FORWARD = frozenset({"fc_affine_forward", "fc_affine_backward"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ class Expectation:
     may_lose: frozenset[str] = frozenset()
     scores_like_control: bool = True  # False: only the status and lost cells are asserted
     graded: bool = True               # the student has rows in scores.csv
+    # Other notebooks the entry hands in: each of their test cells scores full points, or 0
+    # for those in `loses` (see test_hostile_submissions.test_other_notebooks).
+    notebooks: tuple[str, ...] = ()
 
     def explained_cells(self) -> frozenset[str]:
         return self.loses if self.why_cells is None else self.why_cells
@@ -133,6 +138,8 @@ class Expectation:
                             " of " + ", ".join(sorted(self.why_cells))))
         if self.may_lose:
             parts.append(f"{len(self.may_lose)} dependent cell(s) may lose")
+        if self.notebooks:
+            parts.append(f"also hands in {', '.join(self.notebooks)}")
         return "; ".join(parts)
 
 
@@ -399,13 +406,15 @@ def zip_slip(ctx):
 
 
 # 7. tampering with the kernel's namespace
-@case(Expectation(loses=USES_AFFINE_FORWARD, why=(HIDDEN_FAILED,),
+@case(Expectation(loses=USES_AFFINE_FORWARD | NETWORK_CHECK_CELLS, why=(HIDDEN_FAILED,),
                   why_cells=HIDDEN_CHECKS_OF_AFFINE_FORWARD))
 def namespace_tampering(ctx):
     """layers.py's affine_forward is not done; a notebook cell makes rel_error always 0,
     np.allclose always true, swaps in a correct affine_forward in the notebook only,
     disables autograder.checks.run and overwrites the hidden checks' verdicts file with
-    passes: the hidden checks still fail what uses affine_forward."""
+    passes: the hidden checks still fail what uses affine_forward. (The networks' cells
+    fail too, in the notebook: nnkit.layers looks finished to them, but fc_net imported
+    the unfinished affine_forward before the swap.)"""
     files = edit_module(ctx.control, LAYERS, replace_body(
         "affine_forward", 'raise NotImplementedError("affine_forward: not implemented yet")'))
     return edit_notebook(files, insert_after_imports(f"""\
@@ -596,6 +605,230 @@ def alice_second(ctx):
     fc_adam scores 0."""
     return edit_module(ctx.control, OPTIM, replace_body(
         "adam", 'raise NotImplementedError("adam: not implemented yet")'))
+
+
+# --- fair grading: a mistake is charged once, in the cell of the function it is in ---------
+# Habits of real students of this assignment, each graded exactly as control except the
+# cells listed. In brackets, what the same bug cost before the checks of networks ran with
+# the grader's layers, the Optimizers notebook's rule cells checked the rule in the Solver,
+# and the visible cells handed functions copies.
+
+BN_NOTEBOOK, OPT_NOTEBOOK = "BatchNormalization.ipynb", "Optimizers.ipynb"
+BATCHNORM_LAYER_CELLS = frozenset({"bn_forward_train", "bn_backward", "bn_backward_alt"})
+
+
+def _replace(old: str, new: str, count: int = 1, total: int | None = None) -> Callable[[str], str]:
+    """An edit replacing the first `count` occurrences of `old` in a module's code (comments
+    do not count), which must have `total` of them (default: count)."""
+    def edit(text):
+        lines = text.splitlines(keepends=True)
+        code = [number for number, line in enumerate(lines) if old in line and not line.lstrip().startswith("#")]
+        assert len(code) == (total or count), f"{old!r} occurs {len(code)} times in code"
+        for number in code[:count]:
+            lines[number] = lines[number].replace(old, new)
+        return "".join(lines)
+    return edit
+
+
+def _with_notebook(ctx, name: str) -> dict[str, bytes]:
+    return {**ctx.control, name: ctx.reference[name]}
+
+
+@case(Expectation(status_starts="ok"))
+def habit_softmax_shifts_in_place(ctx):
+    """softmax_loss shifts its scores in place (logits = x; logits -= max), which is correct:
+    the visible cell hands it copies and the hidden check notes it. Scores as control
+    [before: fc_softmax_loss 0, the visible numeric gradient perturbed the shifted x]."""
+    return edit_module(ctx.control, LAYERS, _replace(
+        "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x\n    shifted -= x.max(axis=1, keepdims=True)"))
+
+
+@case(Expectation(loses=frozenset({"fc_affine_backward"}), why=("affine_backward: dw is wrong",)))
+def habit_transposed_dw(ctx):
+    """affine_backward returns dw transposed (reshaped to w's shape): only its own cell
+    loses [before: also fc_two_layer_grads, fc_fcnet_loss_grads and both overfitting cells,
+    and in BatchNormalization and Dropout their three network cells]."""
+    return edit_module(ctx.control, LAYERS, _replace("dw = x_rows.T @ dout", "dw = (dout.T @ x_rows).reshape(w.shape)"))
+
+
+@case(Expectation(loses=frozenset({"fc_adam"}), why=("adam: the step next_w - w is wrong",),
+                  notebooks=(OPT_NOTEBOOK,)))
+def habit_adam_without_bias_correction(ctx):
+    """adam leaves out the bias correction: fc_adam loses, opt_adam (adam inside the Solver,
+    compared with the student's own adam) does not [before: both]."""
+    files = edit_module(_with_notebook(ctx, OPT_NOTEBOOK), OPTIM, _replace("m_hat = m / (1 - beta1**t)", "m_hat = m", total=2))  # adam's, then adabelief's
+    return edit_module(files, OPTIM, _replace("v_hat = v / (1 - beta2**t)", "v_hat = v"))
+
+
+@case(Expectation(loses=BATCHNORM_LAYER_CELLS, why=("a kept dimension?",),
+                  why_cells=frozenset({"bn_forward_train"}), notebooks=(BN_NOTEBOOK,)))
+def habit_batchnorm_keepdims(ctx):
+    """batchnorm keeps the batch dimension (keepdims=True: statistics, running averages,
+    dgamma and dbeta of shape (1, D)): the three batchnorm layer cells lose, saying "a kept
+    dimension?", no network cell does [before: bn_fcnet_batchnorm too]."""
+    files = _with_notebook(ctx, BN_NOTEBOOK)
+    for old, new, count in [
+            ("batch_mean = x.mean(axis=0)", "batch_mean = x.mean(axis=0, keepdims=True)", 1),
+            ("batch_var = np.mean(x_centered**2, axis=0)", "batch_var = np.mean(x_centered**2, axis=0, keepdims=True)", 1),
+            # both batchnorm backward passes (layernorm's, third, keeps its own)
+            ("dbeta = dout.sum(axis=0)", "dbeta = dout.sum(axis=0, keepdims=True)", 2),
+            ("dgamma = np.sum(dout * x_hat, axis=0)", "dgamma = np.sum(dout * x_hat, axis=0, keepdims=True)", 2)]:
+        files = edit_module(files, LAYERS, _replace(old, new, count, total=3 if count == 2 else None))
+    return files
+
+
+@case(Expectation(loses=frozenset({"bn_forward_test"}), why=("batchnorm_forward (test): out is wrong",),
+                  notebooks=(BN_NOTEBOOK,)))
+def habit_eps_outside_the_square_root(ctx):
+    """batchnorm's test mode adds eps outside the square root, sqrt(running_var) + eps: not
+    accepted (it matters for small variances), and charged once, with a message that says
+    what was measured [before: bn_fcnet_batchnorm too, and the visible message blamed the
+    batch statistics]."""
+    return edit_module(_with_notebook(ctx, BN_NOTEBOOK), LAYERS, _replace(
+        "np.sqrt(running_var + eps)", "(np.sqrt(running_var) + eps)"))
+
+
+@case(Expectation(loses=frozenset({"fc_q1_choice"}),
+                  why=("not answered: set inline_q1_answer in the answer cell of Inline Question 1",)))
+def habit_question_not_answered(ctx):
+    """Inline question 1 left as released: "not answered: set inline_q1_answer in ...", a
+    failed check, not a grader error [before: "hidden check could not run: cannot check
+    this outside the notebook ..."]."""
+    released = nbformat.reads(ctx.blank[NOTEBOOK].decode(), as_version=4)
+    source = released.cells[cell_index(released, "fc_q1_answer")].source
+
+    def unanswer(notebook):
+        notebook.cells[cell_index(notebook, "fc_q1_answer")].source = source
+    return edit_notebook(ctx.control, unanswer)
+
+
+# --- issue 9, execution side: a fault costs only what it touches, within limits the student
+# cannot lift. Graded with the default limits of `autograder grade`.
+
+# A secret in the grader's environment (tests/test_hostile_submissions.py sets it to
+# grader_secret(marker)); student code must never see it.
+GRADER_SECRET_NAME = "NNKIT_CORPUS_DATABASE_PASSWORD"
+STARTED_PROCESSES = "started processes:"   # printed by starts_400_processes
+DISK_FILLED = "wrote MiB:"                 # printed by fills_3_gb_of_disk, per place
+FILLER_PREFIX = "filler"                   # the files fills_3_gb_of_disk writes
+
+
+def grader_secret(marker: str) -> str:
+    return f"password-{marker}"
+
+
+def insert_after_test(grade_id: str, source: str) -> Callable:
+    """An edit inserting an ordinary code cell right after the test cell `grade_id`."""
+    def edit(notebook):
+        notebook.cells.insert(cell_index(notebook, grade_id) + 1,
+                              nbformat.v4.new_code_cell(textwrap.dedent(source)))
+    return edit
+
+
+@case(Expectation(loses=USES_RELU_FORWARD, why=(TIMED_OUT,), status_has=(TIMED_OUT,),
+                  why_cells=USES_RELU_FORWARD - {"fc_overfit_three_layer_check",
+                                                 "fc_overfit_five_layer_check"}))
+def endless_loop_relu_forward(ctx):
+    """relu_forward never returns. Only the cells (and hidden checks) that call it lose their
+    points, as timed out (the overfitting checks, because the training they check timed
+    out); every other score is kept, and the time the submission costs is bounded: after
+    the first timeout, later cells get a tight limit."""
+    return edit_module(ctx.control, LAYERS, prepend_to("relu_forward", "while True:\n    pass"))
+
+
+@case(Expectation(loses=frozenset({"fc_adam"}), why=(TIMED_OUT,), status_has=(TIMED_OUT,)))
+def endless_loop_ignoring_interrupts(ctx):
+    """adam loops forever and swallows the interrupt that ends a timed-out cell: the kernel
+    is replaced, the cells above re-run, and only fc_adam loses its points."""
+    return edit_module(ctx.control, OPTIM, prepend_to("adam", """\
+        while True:
+            try:
+                while True:
+                    pass
+            except KeyboardInterrupt:
+                pass"""))
+
+
+@case(Expectation(status_has=(KERNEL_DIED,)))
+def kernel_dies_between_graded_cells(ctx):
+    """os._exit(1) in a cell right after fc_two_layer_grads (13 test cells above it) and
+    exit() in a cell after fc_rmsprop: the graded cells above each death keep their scores,
+    the cells after it run in a new kernel; every test cell scores as in the control."""
+    files = edit_notebook(ctx.control, insert_after_test("fc_two_layer_grads",
+                                                         "import os\nos._exit(1)"))
+    return edit_notebook(files, insert_after_test("fc_rmsprop", "exit()"))
+
+
+@case(Expectation(loses=frozenset({"fc_svm_loss"}), why=(HIDDEN_FAILED,)))
+def prints_grader_environment(ctx):
+    """A cell prints os.environ, and svm_loss raises an error naming every variable whose
+    name looks secret (so the hidden check's message would carry it): the grader's secret
+    appears nowhere in OUT. Only fc_svm_loss is lost."""
+    files = edit_notebook(ctx.control, insert_after_imports(
+        "import os\nprint(dict(os.environ))"))
+    return edit_module(files, LAYERS, prepend_to("svm_loss", """\
+        import os
+        secrets = {name: value for name, value in os.environ.items()
+                   if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET"))}
+        raise RuntimeError(f"environment secrets: {secrets}")"""))
+
+
+@case(Expectation(status_has=(KERNEL_DIED,)))
+def lifts_output_cap_then_prints_200_mb(ctx):
+    """Deletes every IPython start-up file it can find, ends the kernel (the cells above are
+    re-run in a new one), then prints 200 MB: the output is cut all the same; the autograded
+    notebook and the feedback page stay small, and it grades as the control."""
+    files = edit_notebook(ctx.control, insert_after_imports(
+        'for _ in range(2000):\n    print("x" * 100_000)'))
+    files = edit_notebook(files, insert_after_imports("import os\nos._exit(1)"))
+    return edit_notebook(files, insert_after_imports("""\
+        import glob, os
+        for folder in {os.environ.get("IPYTHONDIR", ""), os.path.expanduser("~/.ipython")}:
+            for path in glob.glob(os.path.join(folder, "profile_*", "startup", "*")):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        """))
+
+
+@case(Expectation(status_starts="ok"))
+def fills_3_gb_of_disk(ctx):
+    """A cell writes 3 GB into the assignment folder, then 3 GB into /tmp, 1 MiB at a time,
+    and prints how much it wrote: each stops at the sandbox's disk cap, none of it reaches
+    OUT, and it grades as the control."""
+    return edit_notebook(ctx.control, insert_after_imports(f"""\
+        import os, tempfile
+        for folder in (".", tempfile.gettempdir()):
+            written = 0
+            try:
+                with open(os.path.join(folder, "{FILLER_PREFIX}-{ctx.marker}.bin"), "wb") as file:
+                    for _ in range(3 * 1024):
+                        file.write(b"\\0" * 2**20)
+                        written += 1
+            except OSError as error:
+                print("stopped:", error)
+            print("{DISK_FILLED}", folder, written)
+        """))
+
+
+@case(Expectation(status_starts="ok"))
+def starts_400_processes(ctx):
+    """A cell starts 400 processes that sleep, prints how many started, and ends them: the
+    process cap stops it well before, and it grades as the control."""
+    return edit_notebook(ctx.control, insert_after_imports(f"""\
+        import subprocess
+        started = []
+        try:
+            for _ in range(400):
+                started.append(subprocess.Popen(["sleep", "120"]))
+        except OSError as error:
+            print("stopped:", error)
+        print("{STARTED_PROCESSES}", len(started))
+        for process in started:
+            process.kill()
+            process.wait()
+        """))
 
 
 # --- building -----------------------------------------------------------------------------

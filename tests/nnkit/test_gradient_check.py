@@ -95,3 +95,40 @@ def test_grad_check_sparse_seed_is_reproducible_and_leaves_global_rng_alone():
     assert np.random.rand() == expected_next
     second = grad_check_sparse(f, x, 2 * x + np.arange(100.0).reshape(10, 10), seed=42)
     assert first == second
+
+
+def test_failing_layers_is_empty_for_working_layers_and_leaves_the_global_rng_alone():
+    from nnkit.gradient_check import failing_layers
+
+    state = np.random.get_state()
+    assert failing_layers("affine", "relu", "softmax_loss", "batchnorm", "layernorm", "dropout",
+                          "fully_connected") == {}
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state()[1:3], state[1:3]))
+
+
+def test_failing_layers_names_what_fails(monkeypatch):
+    from nnkit import layers
+    from nnkit.gradient_check import failing_layers
+
+    correct_backward = layers.affine_backward
+
+    def transposed_backward(dout, cache):
+        dx, dw, db = correct_backward(dout, cache)
+        return dx, dw.T.reshape(dw.shape), db
+
+    def unfinished(x):
+        raise NotImplementedError("relu_forward: implement this")
+
+    def unshifted_softmax_loss(x, y):
+        with np.errstate(all="ignore"):
+            probs = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+        return -np.log(probs[np.arange(len(y)), y]).mean(), np.zeros_like(x)
+
+    monkeypatch.setattr(layers, "affine_backward", transposed_backward)
+    monkeypatch.setattr(layers, "relu_forward", unfinished)
+    monkeypatch.setattr(layers, "softmax_loss", unshifted_softmax_loss)
+    problems = failing_layers("affine", "relu", "softmax_loss", "dropout")
+    assert problems["affine"].startswith("affine_backward does not match the numeric gradient of affine_forward")
+    assert problems["relu"] == "relu: NotImplementedError: relu_forward: implement this"
+    assert "for scores shifted by 1000" in problems["softmax_loss"]
+    assert set(problems) == {"affine", "relu", "softmax_loss"}
