@@ -59,9 +59,10 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	$(PY) -m pip install --quiet -r requirements-test.lock
 	touch $@
 
-# Everything, datasets included: a test that needs data fails when it is missing.
+# Everything, datasets and the PostgreSQL server included: a test that needs one fails when
+# it is missing.
 test: data browser postgres $(VENV)/.installed-test
-	NNKIT_TESTS_NEED_DATA=1 $(PY) -m pytest
+	NNKIT_TESTS_NEED_DATA=1 NNKIT_TESTS_NEED_POSTGRES=1 $(PY) -m pytest
 
 # No training, notebook execution or real grading runs, and no data fetched: tests that need
 # CIFAR-10 or MNIST skip, saying so, when `make data` has not been run.

@@ -2,8 +2,8 @@
 # Install PostgreSQL's server from Debian's packages (`postgresql`): the tests of the
 # PostgreSQL gradebook (`autograder grade --db`) start a throw-away server of their own with
 # its initdb and pg_ctl (tests/postgres_server.py), on loopback, and stop it afterwards.
-# Grading never needs a server on this machine; without one those tests skip (in CI: fail)
-# and say how to install it.
+# Grading never needs a server on this machine; without one those tests skip (under
+# `make test`, which runs this script first: fail) and say how to install it.
 set -euo pipefail
 
 if command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
@@ -24,7 +24,11 @@ else
     exit 0
 fi
 echo "Installing PostgreSQL (for the tests of the PostgreSQL gradebook) ..."
-"${sudo[@]}" apt-get update -qq
 # The package also creates and starts a cluster of its own ("main"); the tests never use it.
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql >/dev/null
+if ! { "${sudo[@]}" apt-get update -qq &&
+       DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq postgresql >/dev/null; }; then
+    echo "install_postgres: apt-get could not install postgresql (its error is above): the" \
+         "tests of the PostgreSQL gradebook need its server" >&2
+    exit 1
+fi
 ls -d /usr/lib/postgresql/*/bin

@@ -11,8 +11,9 @@ Fast (nothing is graded):
 - TAs and the grader writing the same grades at the same time: nbgrader's real formgrader
   server (its HTTP API, as the browser calls it) against records.record_in_gradebook.
 
-Slow: two trimmed submissions graded with 2 workers into SQLite and into PostgreSQL give
-identical grades.csv, scores.csv and gradebooks; then the TA path on PostgreSQL
+Slow: three trimmed submissions graded with 2 workers into SQLite (conftest's graded_class,
+shared with test_ta_grading.py) and into PostgreSQL give identical grades.csv, scores.csv and
+gradebooks; then the TA path on PostgreSQL
 (formgrader's API while a student is regraded, import-scores, export, feedback), with the
 password coming from ~/.pgpass (PGPASSFILE) only, gives the final grades SQLite gives.
 """
@@ -21,6 +22,7 @@ import html
 import json
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -39,13 +41,14 @@ from autograder.grading.gradebook import GradebookDatabase, GradebookError, open
 from autograder.grading.graded_course import make_course_root
 from autograder.grading.intake import read_download
 from autograder.grading.records import OutputPaths, read_csv, record_in_gradebook
-from autograder.grading.samples import Sample, build_samples, write_zip
 from autograder.grading.task import CellResult, GradingResult
-from corpus.build_corpus import KEPT, MANIFEST, NOTEBOOK, REPO
+from corpus.build_corpus import NOTEBOOK, REPO
 from postgres_server import PostgresServer, PostgresUnavailable, free_port
 
 PASSWORD = "Grader-Pw-7391"  # found nowhere in OUT, ever
 ROLE = "grader"
+# Set by `make test`, which installs the server first: there a missing one is a failure.
+NEED_SERVER_ENV = "NNKIT_TESTS_NEED_POSTGRES"
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,8 @@ def postgres():
     try:
         server = PostgresServer.start()
     except PostgresUnavailable as why:
-        # CI installs the server (make test): there a missing one is a failure.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"no PostgreSQL server: {why}")
+        fail_or_skip = pytest.fail if os.environ.get(NEED_SERVER_ENV) == "1" else pytest.skip
+        fail_or_skip(f"no PostgreSQL server: {why}")
     yield server
     server.stop()
 
@@ -359,22 +362,12 @@ def wait_until(condition, limit: float = 60) -> bool:
 
 
 # --- slow: a real batch, into SQLite and into PostgreSQL ----------------------------------------
-# alice: the reference; carol: the blank release (regraded while a TA grades: the quickest
-# to grade). Trimmed to FullyConnectedNets and its files (KEPT), as in test_ta_grading.py.
+# conftest's graded_class (graded into SQLite once per run, a copy here): alice and bob (the
+# reference), carol (the blank release: regraded while a TA grades, the quickest to grade).
 
 QUESTION, NOTEBOOK_ID = "fc_q1_explain", Path(NOTEBOOK).stem
 TA_SCORE, TA_COMMENT = 1.5, "Say which activation saturates."
-STUDENTS_GRADED = ("alice", "carol")
-
-
-def submissions_folder(folder: Path, cache: Path) -> Path:
-    samples = {sample.name: sample for sample in build_samples(
-        REPO, MANIFEST, cache, partial_names=(), say=lambda *_: None)}
-    students = {"alice": samples["reference"], "carol": samples["blank"]}
-    for student, sample in students.items():
-        files = {path: sample.files[path] for path in KEPT if path in sample.files}
-        write_zip(Sample(student, files), folder / f"{student}.zip")
-    return folder
+STUDENTS_GRADED = ("alice", "bob", "carol")
 
 
 def grade(submissions: Path, out: Path, *options: str) -> int:
@@ -402,14 +395,15 @@ def gradebook_contents(paths: OutputPaths) -> dict:
 
 
 @pytest.fixture(scope="module")
-def batch(postgres, tmp_path_factory, request, datasets_dir):
-    """The same batch graded into SQLite and into PostgreSQL (--db with the password in it:
-    the way it must not be kept); from then on the password is in PGPASSFILE only."""
+def batch(postgres, tmp_path_factory, graded_class):
+    """The same batch graded into SQLite (graded_class) and into PostgreSQL (--db with the
+    password in it: the way it must not be kept); from then on the password is in PGPASSFILE
+    only."""
     tmp = tmp_path_factory.mktemp("batch")
-    submissions = submissions_folder(
-        tmp / "submissions", Path(request.config.cache.mkdir("grading-artifacts")))
+    submissions = graded_class.submissions
+    assert graded_class.students == STUDENTS_GRADED
     url = postgres.create_database("fcnet", ROLE, PASSWORD)
-    assert grade(submissions, tmp / "sqlite") == 0
+    shutil.copytree(graded_class.out, tmp / "sqlite")
     assert grade(submissions, tmp / "postgres", "--db", url) == 0
     with pytest.MonkeyPatch.context() as patch:
         for variable in ("PGPASSWORD", "PGSERVICEFILE"):
@@ -433,13 +427,14 @@ def test_postgres_and_sqlite_give_identical_grades(batch):
         assert without_seeds((batch.postgres.root / name).read_text()) == \
             without_seeds((batch.sqlite.root / name).read_text())
     scores = {row["student_id"]: row["score"] for row in read_csv(batch.postgres.grades_csv)}
-    assert scores == {"alice": "36", "carol": "0"}
+    assert scores == {"alice": "36", "bob": "36", "carol": "0"}
 
 
 @pytest.mark.slow
 def test_postgres_and_sqlite_gradebooks_hold_the_same_grades(batch):
     assert batch.contents["postgres"] == batch.contents["sqlite"]
-    assert {student for student, *_ in batch.contents["postgres"]["grades"]} == {"alice", "carol"}
+    assert {student for student, *_ in batch.contents["postgres"]["grades"]} == set(
+        STUDENTS_GRADED)
 
 
 @pytest.mark.slow
@@ -512,7 +507,7 @@ def ids_of(paths: OutputPaths, student: str) -> SimpleNamespace:
 
 @pytest.mark.slow
 def test_formgrader_lists_the_postgres_folders_submissions(ta_graded):
-    assert sorted(ta_graded.listed) == ["alice", "carol"]
+    assert sorted(ta_graded.listed) == list(STUDENTS_GRADED)
     assert ta_graded.listed["carol"]["score"] == 0
     assert "Traceback" not in ta_graded.log.read_text()
 
@@ -545,4 +540,4 @@ def test_feedback_from_postgres_shows_the_tas_score_and_comment(batch, ta_graded
     page = (batch.postgres.feedback / "carol" / "fcnet" / f"{NOTEBOOK_ID}.html").read_text()
     assert ta_graded.comments["carol"] in html.unescape(page)
     assert sorted(path.name for path in batch.postgres.handback.iterdir()) == [
-        "alice.zip", "carol.zip"]
+        f"{student}.zip" for student in STUDENTS_GRADED]

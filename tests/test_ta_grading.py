@@ -2,8 +2,9 @@
 
 Three trimmed submissions (FullyConnectedNets.ipynb, the modules, the model: see
 tests/corpus/build_corpus.py) are graded with real nbgrader: alice (the reference), bob (the
-reference with his own answer to fc_q1_explain) and carol (the blank release). Then, in the
-order an instructor's week goes:
+reference with his own answer to fc_q1_explain) and carol (the blank release): conftest's
+graded_class, of which this module changes a copy. Then, in the order an instructor's week
+goes:
 
 1. a TA opens formgrader (`autograder formgrader OUT`) in headless Chromium driven by
    Selenium, opens bob's submission, types a score and a comment for fc_q1_explain;
@@ -33,14 +34,12 @@ from nbgrader.api import Gradebook
 from autograder.cli import main as autograder_main
 from autograder.grading.formgrader import FormgraderServer
 from autograder.grading.records import OutputPaths, read_csv
-from autograder.grading.samples import Sample, build_samples, write_zip
-from corpus.build_corpus import KEPT, MANIFEST, NOTEBOOK, REPO
+from corpus.build_corpus import NOTEBOOK, REPO
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 QUESTION, NOTEBOOK_ID = "fc_q1_explain", Path(NOTEBOOK).stem
-BOB_ANSWER = "Bob thinks **saturation** kills the gradient."
 TA_SCORE, TA_COMMENT = "1.5", "Right idea; say which activation saturates."
 # The rest of the written answers of FullyConnectedNets, graded question by question.
 OTHER_ANSWERS = ("fc_q2_explain", "fc_q3_explain", "fc_q4_explain")
@@ -49,29 +48,11 @@ SECRETS = ["ANSWER_KEY", "answer_checks", "ctx.compare", "reference_package", "R
            "student_process", "default_rng", "@check("]
 
 
-def with_answer(files: dict[str, bytes], grade_id: str, text: str) -> dict[str, bytes]:
-    notebook = nbformat.reads(files[NOTEBOOK].decode(), as_version=4)
-    cell = next(cell for cell in notebook.cells
-                if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    cell.source = text
-    return {**files, NOTEBOOK: nbformat.writes(notebook).encode()}
-
-
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, request, datasets_dir):
+def graded(tmp_path_factory, graded_class):
     tmp = tmp_path_factory.mktemp("ta")
-    cache = Path(request.config.cache.mkdir("grading-artifacts"))  # the trained best model
-    samples = {sample.name: sample for sample in
-               build_samples(REPO, MANIFEST, cache, partial_names=(), say=lambda *_: None)}
-    trim = lambda files: {path: files[path] for path in KEPT if path in files}  # noqa: E731
-    submissions = {"alice": trim(samples["reference"].files),
-                   "bob": with_answer(trim(samples["reference"].files), QUESTION, BOB_ANSWER),
-                   "carol": trim(samples["blank"].files)}
-    for name, files in submissions.items():
-        write_zip(Sample(name, files), tmp / "submissions" / f"{name}.zip")
-    out = tmp / "out"
-    assert grade(tmp / "submissions", out) == 0
-    return SimpleNamespace(tmp=tmp, submissions=tmp / "submissions", paths=OutputPaths(out))
+    out = shutil.copytree(graded_class.out, tmp / "out")
+    return SimpleNamespace(tmp=tmp, submissions=graded_class.submissions, paths=OutputPaths(out))
 
 
 def grade(submissions: Path, out: Path, *options: str) -> int:
