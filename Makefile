@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox browser data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data benchmark-faults
+.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-gradebook benchmark-data benchmark-faults
 
 setup: $(VENV)/.installed sandbox
 
@@ -18,6 +18,11 @@ sandbox:
 # drives them; grading never needs a browser.
 browser:
 	bash scripts/install_browser.sh
+
+# PostgreSQL's server from Debian (needs root or sudo): the tests of the PostgreSQL gradebook
+# (`grade --db`) start a throw-away server with it; grading itself never needs one here.
+postgres:
+	bash scripts/install_postgres.sh
 
 # Set-up needs the package index (PyPI) once; check_python.sh says what to install when the
 # given Python is too old or cannot make virtual environments.
@@ -54,9 +59,10 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	$(PY) -m pip install --quiet -r requirements-test.lock
 	touch $@
 
-# Everything, datasets included: a test that needs data fails when it is missing.
-test: data browser $(VENV)/.installed-test
-	NNKIT_TESTS_NEED_DATA=1 $(PY) -m pytest
+# Everything, datasets and the PostgreSQL server included: a test that needs one fails when
+# it is missing.
+test: data browser postgres $(VENV)/.installed-test
+	NNKIT_TESTS_NEED_DATA=1 NNKIT_TESTS_NEED_POSTGRES=1 $(PY) -m pytest
 
 # No training, notebook execution or real grading runs, and no data fetched: tests that need
 # CIFAR-10 or MNIST skip, saying so, when `make data` has not been run.
@@ -69,6 +75,11 @@ benchmark: data
 # Grading one submission against executing its notebooks bare; 1 vs 2 workers (~15 min).
 benchmark-grading: data
 	$(PY) benchmarks/bench_grading.py
+
+# The same batch graded into SQLite and into PostgreSQL (a throw-away local server): seconds
+# side by side, and the gradebook's own share (~10 min).
+benchmark-gradebook: data postgres
+	$(PY) benchmarks/bench_gradebook.py
 
 # CIFAR-10 loading in a fresh process: the batches (before the cache) against the cache.
 benchmark-data: data

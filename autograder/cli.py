@@ -15,6 +15,7 @@ from .grading.course import NbgraderError
 from .grading.export import export_grades
 from .grading.feedback import regenerate_feedback
 from .grading.formgrader import DEFAULT_PORT, LOCAL_ONLY, FormgraderServer, serve
+from .grading.gradebook import GradebookDatabase, GradebookError
 from .grading.intake import LAYOUTS
 from .grading.interruption import GradingInterrupted, Interruptions
 from .grading.records import OutputPaths
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         "grade", help="autograde an LMS download of submissions: grades, feedback, report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Autograde every submission of an LMS download with nbgrader, each in its "
-                    "own scratch course folder, and write OUT/gradebook.db, OUT/grades.csv, "
+                    "own scratch course folder, and write the gradebook (OUT/gradebook.db, "
+                    "or a PostgreSQL database: --db), OUT/grades.csv, "
                     "OUT/scores.csv, OUT/feedback/, OUT/autograded/ and OUT/report.md. The "
                     "download is never modified; grading into the same OUT again updates each "
                     "student's rows. Interrupted (Ctrl-C), the same command run again grades "
@@ -121,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument(
         "--extensions", type=Path, default=None, metavar="CSV",
         help="students' own due dates (columns student_id, due)")
+    _add_db_option(grade_parser, "keep the gradebook in this PostgreSQL database instead of "
+                   "OUT/gradebook.db, so several TAs can grade in formgrader at once, also "
+                   "while grading runs; OUT records it (without password) for formgrader and "
+                   "the TA commands, and later runs into OUT use it without --db")
     grade_parser.add_argument(
         "--timezone", default=None, metavar="ZONE",
         help="time zone of times written without one (in --times, --extensions, Blackboard's "
@@ -155,19 +161,20 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        database = GradebookDatabase.parse(args.db) if getattr(args, "db", None) else None
         if args.command in OUT_COMMANDS:
-            return OUT_COMMANDS[args.command](OutputPaths(args.out.resolve()), args)
+            return OUT_COMMANDS[args.command](OutputPaths(args.out.resolve(), database), args)
         root = (args.root or _find_course_root(args.assignment)).resolve()
         if args.command == "release":
             return release(root, args.assignment, check=args.check)
         manifest = load_manifest(manifest_path(root, args.assignment))
         if args.command == "grade":
-            return _grade(root, manifest, args)
+            return _grade(root, manifest, args, database)
         if args.command == "samples":
             return _samples(root, manifest, args)
         return _check(root, manifest, args)
     except (ManifestError, BuildError, StripError, HandoutError, GradingInputError,
-            NbgraderError, SampleError, ClassGradesError, AnswersError) as error:
+            NbgraderError, SampleError, ClassGradesError, AnswersError, GradebookError) as error:
         print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 1
     except GradingInterrupted as interrupted:
@@ -176,14 +183,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- commands on a graded output folder (OUT): TAs and the instructor after grading ---------
-# They read OUT alone (its gradebook.db and grades.csv), not the course repository.
+# They read OUT alone (its gradebook and grades.csv), not the course repository.
 
 def _add_out_commands(commands) -> None:
     formgrader = commands.add_parser(
         "formgrader", help="open nbgrader's formgrader on OUT for TAs to grade written answers",
         description="Start a Jupyter server with nbgrader's formgrader on the graded folder "
-                    "OUT (its gradebook.db and autograded notebooks) and print the URL for "
-                    "the TAs. Scores and comments they enter are saved in OUT/gradebook.db; "
+                    "OUT (its gradebook and autograded notebooks) and print the URL for "
+                    "the TAs. Scores and comments they enter are saved in the gradebook; "
                     "regrading into OUT keeps them. Stop with Ctrl-C.")
     _add_out_argument(formgrader)
     formgrader.add_argument("--port", type=_positive_int, default=DEFAULT_PORT,
@@ -204,7 +211,7 @@ def _add_out_commands(commands) -> None:
 
     scores = commands.add_parser(
         "import-scores", help="load TA scores and comments for written answers from a CSV",
-        description="Set the scores and comments of written answers in OUT/gradebook.db from "
+        description="Set the scores and comments of written answers in OUT's gradebook from "
                     "a CSV with columns student_id, question, score, comment. Every line is "
                     "checked first; when any is wrong, nothing is written and each problem "
                     "is listed with its line.")
@@ -229,7 +236,7 @@ def _add_out_commands(commands) -> None:
     feedback = commands.add_parser(
         "feedback", help="regenerate feedback with the TAs' scores and comments, zip per student",
         description="Run nbgrader generate_feedback on OUT, so the pages show the scores and "
-                    "comments in OUT/gradebook.db now; replace OUT/feedback/<student>/<id>/ "
+                    "comments in the gradebook now; replace OUT/feedback/<student>/<id>/ "
                     "and write OUT/handback/<student>.zip to hand back.")
     _add_out_argument(feedback)
 
@@ -239,6 +246,16 @@ def _add_out_argument(parser: argparse.ArgumentParser) -> None:
                         help="the output folder of `autograder grade`")
     parser.add_argument("--assignment", default=None, metavar="ID",
                         help="the assignment, when OUT's gradebook holds several")
+    _add_db_option(parser, "the PostgreSQL gradebook to use instead of the one OUT records "
+                           "(default: OUT's, as `autograder grade` recorded it)")
+
+
+def _add_db_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--db", metavar="URL", default=None,
+        help=f"{help_text}. URL: postgresql://USER@HOST[:PORT]/DATABASE; the password comes "
+             "from PGPASSWORD, ~/.pgpass or a service file (one written in the URL serves "
+             "this command only)")
 
 
 def _formgrader(paths: OutputPaths, args) -> int:
@@ -258,7 +275,7 @@ def _answers(paths: OutputPaths, args) -> int:
 def _import_scores(paths: OutputPaths, args) -> int:
     imported = import_scores(paths, args.scores_csv, args.assignment)
     print(f"Imported {imported.scores} score(s) and {imported.comments} comment(s) from "
-          f"{args.scores_csv} into {paths.gradebook}")
+          f"{args.scores_csv} into {paths.database}")
     return 0
 
 
@@ -277,7 +294,7 @@ def _export(paths: OutputPaths, args) -> int:
 
 def _feedback(paths: OutputPaths, args) -> int:
     handed_back = regenerate_feedback(read_class_grades(paths, args.assignment), paths)
-    print(f"Feedback regenerated from {paths.gradebook}: {paths.feedback}{os.sep}<student>, "
+    print(f"Feedback regenerated from {paths.database}: {paths.feedback}{os.sep}<student>, "
           f"and {len(handed_back.zips)} zip(s) to hand back in {paths.handback}")
     for student_id in handed_back.without:
         print(f"  no feedback for {student_id}: the submission could not be graded")
@@ -308,13 +325,13 @@ def _add_workers_option(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
 
 
-def _grade(root: Path, manifest, args) -> int:
+def _grade(root: Path, manifest, args, database: GradebookDatabase | None) -> int:
     limits = Limits(cell_floor=args.cell_timeout, probe=args.check_timeout)
     intake = IntakeOptions(args.lms, args.name_pattern, args.times, args.extensions,
                            args.timezone)
     with Interruptions() as interruptions:
         graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
-                              limits=limits, intake=intake, only=args.only,
+                              limits=limits, intake=intake, only=args.only, database=database,
                               regrade_all=args.regrade_all, interruptions=interruptions)
     _print_graded(graded, manifest.id)
     return 0

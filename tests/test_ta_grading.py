@@ -2,8 +2,9 @@
 
 Three trimmed submissions (FullyConnectedNets.ipynb, the modules, the model: see
 tests/corpus/build_corpus.py) are graded with real nbgrader: alice (the reference), bob (the
-reference with his own answer to fc_q1_explain) and carol (the blank release). Then, in the
-order an instructor's week goes:
+reference with his own answer to fc_q1_explain) and carol (the blank release): conftest's
+graded_class, of which this module changes a copy. Then, in the order an instructor's week
+goes:
 
 1. a TA opens formgrader (`autograder formgrader OUT`) in headless Chromium driven by
    Selenium, opens bob's submission, types a score and a comment for fc_q1_explain; bob's
@@ -38,23 +39,12 @@ from nbgrader.api import Gradebook
 from autograder.cli import main as autograder_main
 from autograder.grading.formgrader import FormgraderServer
 from autograder.grading.records import OutputPaths, read_csv
-from autograder.grading.samples import Sample, build_samples, write_zip
-from corpus.build_corpus import KEPT, MANIFEST, NOTEBOOK, REPO
+from corpus.build_corpus import NOTEBOOK, REPO
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 QUESTION, NOTEBOOK_ID = "fc_q1_explain", Path(NOTEBOOK).stem
-BOB_ANSWER = "Bob thinks **saturation** kills the gradient."
-# Each would set window.pwned in the browser of whoever looks at bob's notebook.
-BOB_HOSTILE = ("<script>window.pwned = 'script'</script> "
-               "<img src=x onerror=\"window.pwned = 'onerror'\"> "
-               "[more](javascript:window.pwned='link')")
-# Built at run time, so only the outputs (never the code) hold a working payload.
-BOB_DISPLAYS = """from IPython.display import HTML, Javascript, display
-tag = "scr" + "ipt"
-display(HTML(f"<b>Bob's own table</b><{tag}>window.pwned = 'html output'</{tag}>"))
-display(Javascript("window.pwned" + " = 'javascript output'"))"""
 TA_SCORE, TA_COMMENT = "1.5", "Right idea; say which activation saturates."
 # The rest of the written answers of FullyConnectedNets, graded question by question.
 OTHER_ANSWERS = ("fc_q2_explain", "fc_q3_explain", "fc_q4_explain")
@@ -63,34 +53,12 @@ SECRETS = ["ANSWER_KEY", "answer_checks", "ctx.compare", "reference_package", "R
            "student_process", "default_rng", "@check("]
 
 
-def with_answer(files: dict[str, bytes], grade_id: str, text: str,
-                code_after: str | None = None) -> dict[str, bytes]:
-    """The answer to grade_id replaced by text, and a cell of code_after added below it."""
-    notebook = nbformat.reads(files[NOTEBOOK].decode(), as_version=4)
-    index, cell = next((index, cell) for index, cell in enumerate(notebook.cells)
-                       if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    cell.source = text
-    if code_after:
-        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code_after))
-    return {**files, NOTEBOOK: nbformat.writes(notebook).encode()}
-
-
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, request, datasets_dir):
+def graded(tmp_path_factory, graded_class):
     tmp = tmp_path_factory.mktemp("ta")
-    cache = Path(request.config.cache.mkdir("grading-artifacts"))  # the trained best model
-    samples = {sample.name: sample for sample in
-               build_samples(REPO, MANIFEST, cache, partial_names=(), say=lambda *_: None)}
-    trim = lambda files: {path: files[path] for path in KEPT if path in files}  # noqa: E731
-    submissions = {"alice": trim(samples["reference"].files),
-                   "bob": with_answer(trim(samples["reference"].files), QUESTION,
-                                      f"{BOB_ANSWER} {BOB_HOSTILE}", BOB_DISPLAYS),
-                   "carol": trim(samples["blank"].files)}
-    for name, files in submissions.items():
-        write_zip(Sample(name, files), tmp / "submissions" / f"{name}.zip")
-    out = tmp / "out"
-    assert grade(tmp / "submissions", out) == 0
-    return SimpleNamespace(tmp=tmp, submissions=tmp / "submissions", paths=OutputPaths(out))
+    out = shutil.copytree(graded_class.out, tmp / "out")
+    return SimpleNamespace(tmp=tmp, submissions=graded_class.submissions, paths=OutputPaths(out),
+                           bob=graded_class.bob)
 
 
 def grade(submissions: Path, out: Path, *options: str) -> int:
@@ -246,11 +214,11 @@ def test_the_autograded_copy_keeps_the_answer_and_nothing_that_runs(graded):
     shown = markdown2html_mistune(answer.source)
     assert "Bob thinks <strong>saturation</strong> kills the gradient." in shown
     assert pwned(shown) == [] and "javascript:" not in shown
-    displays = next(cell for cell in copy.cells if cell.source == BOB_DISPLAYS)
+    displays = next(cell for cell in copy.cells if cell.source == graded.bob.displays)
     assert [sorted(output.data) for output in displays.outputs] == [["text/plain"]] * 2
     with zipfile.ZipFile(graded.submissions / "bob.zip") as handed_in:  # never rewritten
         submitted = nbformat.reads(handed_in.read(NOTEBOOK).decode(), as_version=4)
-    assert f"{BOB_ANSWER} {BOB_HOSTILE}" in [cell.source for cell in submitted.cells]
+    assert f"{graded.bob.answer} {graded.bob.hostile}" in [cell.source for cell in submitted.cells]
 
 
 # --- 2. regrading keeps the TA's work ------------------------------------------------------------

@@ -8,7 +8,8 @@ HTML page (OUT/answers/<ID>.html), with the score and comment each already has, 
 sheet to fill in beside it (OUT/answers/<ID>.csv: student_id, question, score, comment).
 
 `autograder import-scores OUT FILE` reads such a CSV (any number of questions) and writes the
-scores and comments into OUT/gradebook.db as formgrader would: the manual score and comment
+scores and comments into the gradebook (OUT/gradebook.db, or OUT's PostgreSQL database) as
+formgrader would: the manual score and comment
 of each answer. The whole file is checked first and nothing is written when any line is
 wrong; each problem names the line (unknown student, unknown question, a score that is not a
 number, negative or above the question's maximum, a student who did not hand in that
@@ -30,10 +31,10 @@ from pathlib import Path
 import bleach
 import nbformat
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
-from nbgrader.api import Gradebook
 
 from .class_grades import ANSWER, ClassGrades, read_class_grades
 from .export import number
+from .gradebook import open_gradebook
 from .records import OutputPaths
 
 SHEET_FIELDS = ("student_id", "question", "score", "comment")
@@ -128,7 +129,7 @@ def import_scores(paths: OutputPaths, scores_csv: Path, assignment: str | None =
         raise AnswersError(f"{len(problems)} problem(s), nothing was imported:\n  "
                            + "\n  ".join(problems))
 
-    with Gradebook(paths.db_url) as gradebook:
+    with open_gradebook(paths.db_url) as gradebook:
         for student_id, notebook, question, score, comment in updates:
             if score is not None:
                 grade = gradebook.find_grade(question, notebook, grades.assignment, student_id)

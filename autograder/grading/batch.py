@@ -6,7 +6,8 @@
 
 1. read the download (a folder, or a bulk zip unpacked into scratch) to one entry per
    student (intake/), and work out each one's lateness (deadlines.py);
-2. build one scratch course template and register the assignment in OUT/gradebook.db;
+2. build one scratch course template and register the assignment in the gradebook
+   (OUT/gradebook.db, or the PostgreSQL database of --db, which OUT then records);
 3. run one GradingTask per entry not graded yet (progress.py), in `workers` local processes;
 4. in this process, serially, as results arrive: record each in the gradebook and the CSV
    files, copy its feedback and autograded files, and then record it as graded; at the end
@@ -26,8 +27,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
 from .. import sandbox
 from ..checks.student_process import AFTER_A_TIMEOUT, MEMORY_BYTES as PROBE_MEMORY_BYTES
 from ..checks.student_process import probe_timeout
@@ -37,6 +36,7 @@ from .class_grades import read_class_grades
 from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
 from .data_cache import DataCacheError, ensure_data_cache
 from .deadlines import Lateness, TimesFileError, assess, read_student_times
+from .gradebook import GradebookDatabase, open_gradebook
 from .graded_course import make_course_root
 from .hidden import checks_budget
 from .intake import IntakeError, compile_name_pattern, open_download, read_download
@@ -107,14 +107,16 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path,
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
                  workers: int = 1, limits: Limits = Limits(),
                  intake: IntakeOptions = IntakeOptions(), only: list[str] | None = None,
+                 database: GradebookDatabase | None = None,
                  regrade_all: bool = False, interruptions: Interruptions | None = None,
                  say=print) -> Graded:
     """Grade every submission of the download `submissions` (a folder or a bulk zip) into
     `out`; `intake` says how to read it and its deadlines. Entries graded into `out` before
     and unchanged since are not graded again, unless regrade_all. only: grade (again) just
     these students (their ids as grading names them); everyone else's rows, files and TA
-    scores in `out` stay. interruptions: counts how far the run got (for its caller's
-    sentence when it is interrupted)."""
+    scores in `out` stay. database: a PostgreSQL gradebook (--db); None: the one `out`
+    records, else SQLite in `out`. interruptions: counts how far the run got (for its
+    caller's sentence when it is interrupted)."""
     interruptions = interruptions or Interruptions()
     data_dir = data_folder(course_root)
     validate_inputs(submissions, out, data_dir, intake, cell_times_path(manifest))
@@ -131,6 +133,10 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     except TimesFileError as error:
         raise GradingInputError(str(error)) from None
     paths = OutputPaths(out.resolve())
+    paths = OutputPaths(paths.root, chosen_database(paths, database))
+    if not paths.database.is_sqlite:
+        paths.database.holds_gradebook()  # reachable: GradebookError now, not after set-up
+        _say_where_the_password_is(paths.database, say)
 
     isolation = sandbox.status()
     say(isolation.description if isolation.confined else
@@ -155,12 +161,16 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
         paths.root.mkdir(parents=True, exist_ok=True)
         save_isolation(paths, isolation, in_force)
         say(f"Preparing a scratch course for {manifest.id} and registering it in "
-            f"{paths.gradebook} ...")
+            f"{paths.database} ...")
         template = make_course_template(course_root, manifest, scratch / "template")
-        if paths.gradebook.exists():  # a regrade: nbgrader checks the assignment still fits
-            register_assignment(template, manifest.id, paths.db_url)
-        else:  # a new gradebook is the template's, which has the assignment registered
+        if paths.database.is_sqlite and not paths.gradebook.exists():
+            # A new gradebook is the template's, which has the assignment registered.
             shutil.copy2(template / GRADEBOOK_FILE, paths.gradebook)
+        else:  # a regrade, or a database: nbgrader checks the assignment (still) fits
+            register_assignment(template, manifest.id, str(paths.database),
+                                env=paths.database.environment())
+        # Now, not at the end: TAs can start formgrader on OUT while the batch runs.
+        make_course_root(paths, manifest.id, paths.database)
         max_score = autograded_max_score(paths.db_url, manifest.id)
         lateness = {entry.student_id: lateness_of(entry, manifest, times, due_dates)
                     for entry in entries}
@@ -200,11 +210,33 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
             say(f"{faults} submission(s) could not be graded for a reason of the grader's (see "
                 "their status); running the same command again grades them again.")
 
-    make_course_root(paths, manifest.id)
     write_report(paths, read_class_grades(paths, manifest.id), f"autograder grade {manifest.id}",
                  manifest.title)
     progress.finished()
     return Graded([results[entry.student_id] for entry in entries], paths, max_score)
+
+
+def chosen_database(paths: OutputPaths, requested: GradebookDatabase | None) -> GradebookDatabase:
+    """The gradebook to grade into: --db, else the one OUT records, else OUT/gradebook.db.
+    GradingInputError when OUT already keeps its grades elsewhere than --db: grading on would
+    split them."""
+    current = paths.recorded_database or (GradebookDatabase.sqlite(paths.gradebook)
+                                          if paths.gradebook.exists() else None)
+    if requested is None:
+        return current or GradebookDatabase.sqlite(paths.gradebook)
+    if current is not None and str(current) != str(requested):
+        raise GradingInputError(
+            f"{paths.root} keeps its grades in {current}, so grading it into --db {requested} "
+            "would split them: leave --db out, or grade into a new --out (if the database "
+            f"moved, edit c.CourseDirectory.db_url in {paths.nbgrader_config})")
+    return requested
+
+
+def _say_where_the_password_is(database: GradebookDatabase, say) -> None:
+    if database.password:
+        say(f"The password in --db serves this run only: {database} is recorded without it, "
+            "so formgrader and the TA commands take it from PGPASSWORD, ~/.pgpass or a "
+            "service file.")
 
 
 def chosen_entries(entries: list[Entry], only: list[str], submissions: Path) -> list[Entry]:
@@ -292,7 +324,7 @@ def run_tasks(tasks: list[GradingTask], workers: int):
 
 def autograded_max_score(db_url: str, assignment: str) -> float:
     """The points of the assignment's test cells (graded cells that are not answers)."""
-    with Gradebook(db_url) as gradebook:
+    with open_gradebook(db_url) as gradebook:
         total = 0.0
         for notebook in gradebook.find_assignment(assignment).notebooks:
             answers = {cell.name for cell in notebook.solution_cells}

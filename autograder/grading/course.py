@@ -27,6 +27,10 @@ from ..manifest import Manifest
 
 CONFIG_FILE = "nbgrader_config.py"
 GRADEBOOK_FILE = "gradebook.db"
+# The course an assignment is registered in: nbgrader.api.Gradebook's default, which every
+# Gradebook() of ours creates. nbgrader's own default course id, "", names no course row at
+# all: SQLite lets that pass, PostgreSQL's foreign key refuses the assignment.
+COURSE_ID = "default_course"
 _EXCEPTION_LINE = re.compile(r"[\w.]*(Error|Exception): ")
 _CONFIG_TEMPLATE = '''\
 """Scratch course folder for grading: the course's settings, with the root moved here."""
@@ -129,9 +133,10 @@ def make_course_template(course_root: Path, manifest: Manifest, template: Path,
 
 
 def register_assignment(course_dir: Path, assignment_id: str, db_url: str,
-                        timeout: float = 600) -> None:
+                        timeout: float = 600, env: dict[str, str] | None = None) -> None:
     """Record the assignment's notebooks and cells in the gradebook at db_url, as
     `nbgrader generate_assignment` does (the release it writes goes to a throw-away folder).
+    env: added to nbgrader's environment (a database's PGPASSWORD: never on a command line).
 
     On a gradebook that already holds submissions nbgrader refuses to add or remove cells;
     the error then says so.
@@ -139,8 +144,9 @@ def register_assignment(course_dir: Path, assignment_id: str, db_url: str,
     with tempfile.TemporaryDirectory(prefix="unused-release-") as unused_release:
         finished = run_nbgrader(
             ["generate_assignment", assignment_id, "--force", f"--db={db_url}",
-             f"--CourseDirectory.release_directory={unused_release}"],
-            course_dir, timeout, nbgrader_env())
+             f"--CourseDirectory.release_directory={unused_release}",
+             f"--CourseDirectory.course_id={COURSE_ID}"],
+            course_dir, timeout, nbgrader_env(env))
     if finished.returncode != 0:
         reason = ("it already holds grades for a different version of the assignment (cells "
                   "were added or removed since); grade into a new --out folder"

@@ -4,7 +4,7 @@
 
 `autograder grade` writes feedback as it grades, before any TA has scored a written
 answer. This runs `nbgrader generate_feedback` on OUT as a course root (graded_course.py),
-so every page shows the scores and comments in OUT/gradebook.db now, TAs' included, and:
+so every page shows the scores and comments in the gradebook now, TAs' included, and:
 
 - replaces OUT/feedback/<student>/<id>/*.html (nbgrader's layout, for release_feedback);
 - writes OUT/handback/<student>.zip holding <id>/*.html, one zip per student to upload
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .class_grades import ClassGrades
 from .course import NbgraderError, last_error, nbgrader_env, run_nbgrader
-from .graded_course import make_course_root
+from .graded_course import make_course_root, nbgrader_folder
 from .records import OutputPaths
 
 TIMEOUT_PER_STUDENT = 60.0  # seconds; renders HTML only, runs no student code
@@ -45,7 +45,9 @@ def regenerate_feedback(grades: ClassGrades, paths: OutputPaths) -> HandedBack:
         finished = run_nbgrader(
             ["generate_feedback", grades.assignment, "--force",
              f"--CourseDirectory.feedback_directory={pages}"],
-            paths.root, TIMEOUT_PER_STUDENT * max(1, len(students)), nbgrader_env())
+            nbgrader_folder(paths, Path(scratch) / "config"),
+            TIMEOUT_PER_STUDENT * max(1, len(students)),
+            nbgrader_env(paths.database.environment()))
         if finished.returncode != 0:
             raise NbgraderError(f"nbgrader generate_feedback in {paths.root}: "
                                 f"{last_error(finished.log)}")

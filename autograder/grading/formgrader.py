@@ -6,20 +6,26 @@
 
 Formgrader is a Jupyter server extension (installed with nbgrader). Started in OUT, with OUT
 as the server's root and OUT made a course root (graded_course.py), it lists the
-submissions of OUT/gradebook.db, shows the notebooks of OUT/autograded/, and saves the
-scores and comments TAs enter into OUT/gradebook.db, where `autograder export` and
+submissions of OUT's gradebook, shows the notebooks of OUT/autograded/, and saves the
+scores and comments TAs enter into that gradebook, where `autograder export` and
 `autograder feedback` read them. Regrading (`autograder grade` into the same OUT) keeps
 them: records.record_in_gradebook never touches a manual score or comment.
+
+With a PostgreSQL gradebook several formgrader servers (one per TA, or one shared) can
+save at the same time, also while `autograder grade` runs; with SQLite, one at a time.
 """
 from __future__ import annotations
 
 import secrets
 import subprocess
 import sys
+import tempfile
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .course import nbgrader_env
-from .graded_course import make_course_root
+from .graded_course import make_course_root, nbgrader_folder
 from .records import OutputPaths
 
 DEFAULT_PORT = 8890
@@ -59,18 +65,24 @@ class FormgraderServer:
         ]
 
     def start(self, **popen) -> subprocess.Popen:
-        """Start the server in OUT (it reads OUT/nbgrader_config.py); the caller stops it."""
+        """Start the server in OUT (it reads OUT/nbgrader_config.py), or, given --db, in a
+        scratch folder whose config names that gradebook (graded_course.nbgrader_folder),
+        removed with the returned process object; the caller stops the server."""
         make_course_root(self.paths, self.assignment)
-        return subprocess.Popen(self.command(), cwd=self.paths.root, env=nbgrader_env(),
-                                **popen)
+        scratch = tempfile.TemporaryDirectory(prefix="autograder-formgrader-")
+        process = subprocess.Popen(
+            self.command(), cwd=nbgrader_folder(self.paths, Path(scratch.name)),
+            env=nbgrader_env(self.paths.database.environment()), **popen)
+        weakref.finalize(process, scratch.cleanup)
+        return process
 
 
 def serve(server: FormgraderServer, say=print) -> int:
     """Run the server until Ctrl-C; return its exit code."""
     say(f"Formgrader for {server.assignment} on {server.paths.root}")
     say(f"TAs open: {server.url}")
-    say("Scores and comments are saved in "
-        f"{server.paths.gradebook} as they are typed. Stop with Ctrl-C.")
+    say(f"Scores and comments are saved in {server.paths.database} as they are typed. "
+        "Stop with Ctrl-C.")
     process = server.start()
     try:
         return process.wait()

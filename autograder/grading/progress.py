@@ -32,11 +32,10 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
 from ..manifest import Manifest
 from .course import CONFIG_FILE
 from .deadlines import Lateness
+from .gradebook import open_gradebook
 from .submissions import Entry
 from .task import CellResult, GradingResult, Limits
 from .time_limits import cell_times_path
@@ -174,7 +173,7 @@ class Progress:
 
 def submitted_students(db_url: str, assignment: str) -> set[str]:
     """The students with a submission of the assignment in the gradebook."""
-    with Gradebook(db_url) as gradebook:
+    with open_gradebook(db_url) as gradebook:
         return {submission.student_id
                 for submission in gradebook.find_assignment(assignment).submissions}
 

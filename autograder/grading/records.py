@@ -1,6 +1,7 @@
 """Recording grading results in the output folder; only the parent process calls these.
 
     OUT/gradebook.db                      nbgrader gradebook: students, submissions, grades
+                                          (or a PostgreSQL database: gradebook.py)
     OUT/grades.csv                        student_id, name, score, max_score, submitted_at,
                                           due, late, late_hours, late_penalty, status
     OUT/scores.csv                        student_id, notebook, grade_id, score, max_score,
@@ -23,15 +24,15 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-from sqlalchemy.exc import SAWarning
+from nbgrader.api import Grade
+from sqlalchemy import true, update
 
 from ..manifest import Manifest
 from .deadlines import Lateness, iso_utc
+from .gradebook import GradebookDatabase, open_gradebook, recorded_database
 from .task import GradingResult
 
 # grades.csv: the LMS's id and display name; autograded points; the hand-in time and the
@@ -49,14 +50,26 @@ SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score", "me
 @dataclass(frozen=True)
 class OutputPaths:
     root: Path
+    db: GradebookDatabase | None = None  # this command's --db; None: the one OUT records
 
     @property
     def gradebook(self) -> Path:
+        """The SQLite gradebook, when OUT keeps its own (the default)."""
         return self.root / "gradebook.db"
 
     @property
+    def database(self) -> GradebookDatabase:
+        """Where the gradebook is: --db, else the PostgreSQL database OUT/nbgrader_config.py
+        names, else OUT/gradebook.db."""
+        return self.db or self.recorded_database or GradebookDatabase.sqlite(self.gradebook)
+
+    @property
+    def recorded_database(self) -> GradebookDatabase | None:
+        return recorded_database(self.nbgrader_config)
+
+    @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.gradebook.resolve()}"
+        return self.database.connect_url
 
     @property
     def grades_csv(self) -> Path:
@@ -121,13 +134,15 @@ def record_in_gradebook(db_url: str, assignment: str, results: list[GradingResul
     """Create or update each student's submission and set every grade from its result.
 
     Like nbgrader's SaveAutoGrades: a grade without an automatic score, or one a TA already
-    graded by hand, is flagged for manual grading; manual scores are never touched. A
-    submission that could not be graded gets no automatic scores at all.
+    graded by hand, is flagged for manual grading; manual scores and comments are never
+    touched. A submission that could not be graded gets no automatic scores at all.
+
+    TAs may be grading in the same gradebook meanwhile (formgrader, import-scores): each
+    grade is set by one UPDATE of its automatic columns alone, whose flag is worked out
+    from the manual score in the row as it is then, not as it was read; a TA's score saved
+    between the read and the write is kept and counts.
     """
-    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
-        # add_submission builds the rows before adding them to the session, which
-        # SQLAlchemy warns about for every submission; the rows are saved correctly.
-        warnings.filterwarnings("ignore", "Object of type .* not in session", SAWarning)
+    with open_gradebook(db_url) as gradebook:
         for result in results:
             gradebook.update_or_create_student(result.student_id)
             details = {"timestamp": result.timestamp} if result.timestamp else {}
@@ -136,9 +151,12 @@ def record_in_gradebook(db_url: str, assignment: str, results: list[GradingResul
             scores = {(cell.notebook, cell.grade_id): cell.score for cell in result.cells}
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
-                    grade.auto_score = scores.get((notebook.name, grade.name))
-                    grade.needs_manual_grade = (grade.auto_score is None
-                                                or grade.manual_score is not None)
+                    score = scores.get((notebook.name, grade.name))
+                    gradebook.db.execute(
+                        update(Grade).where(Grade.id == grade.id)
+                        .values(auto_score=score, needs_manual_grade=(
+                            true() if score is None else Grade.manual_score.is_not(None)))
+                        .execution_options(synchronize_session=False))
             gradebook.db.commit()
 
 

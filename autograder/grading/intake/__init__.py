@@ -27,6 +27,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from nbgrader.api import Student
+
 from ..submissions import JUNK, Entry, Source
 from .blackboard import Blackboard
 from .canvas import Canvas
@@ -44,6 +46,9 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (*LMS_LAYOUTS, P
 # student's upload, which may hold several files of up to submissions.MAX_FILE_BYTES.
 MAX_BULK_MEMBER_BYTES = 2 * 1024**3
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_.@-]+")
+# The gradebook's column for student ids holds this many characters: PostgreSQL refuses a
+# longer id (SQLite never checks), which would stop the batch at that student.
+MAX_ID_LENGTH = Student.__table__.c.id.type.length
 
 
 @dataclass(frozen=True)
@@ -158,14 +163,17 @@ def _newest(versions: list[Handin]) -> tuple[Handin, list[str]]:
 def _with_unique_ids(named: list[tuple[str, Entry]]) -> list[Entry]:
     entries, taken = [], set()
     for named_id, entry in sorted(named, key=lambda pair: pair[0]):
-        safe = _UNSAFE_ID_CHARACTERS.sub("_", named_id).strip("._") or "student"
+        safe = (_UNSAFE_ID_CHARACTERS.sub("_", named_id).strip("._") or "student")[:MAX_ID_LENGTH]
         unique, number = safe, 2
         while unique.lower() in taken:  # case-insensitively: ids become folder names
-            unique, number = f"{safe}-{number}", number + 1
+            suffix = f"-{number}"
+            unique, number = safe[:MAX_ID_LENGTH - len(suffix)] + suffix, number + 1
         taken.add(unique.lower())
         notes = entry.notes
         if unique != named_id:
-            why = "another entry has that id" if safe == named_id else "it is not a safe id"
+            why = ("another entry has that id" if safe == named_id else
+                   f"it is not a safe id: letters, digits and _.@- only, at most {MAX_ID_LENGTH} "
+                   "characters")
             notes = (f"student id changed from {named_id!r} to {unique!r} ({why})", *notes)
         entries.append(Entry(unique, entry.sources, entry.name, entry.submitted,
                              entry.marked_late_by, notes, entry.problem))
