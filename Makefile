@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox browser data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data
+.PHONY: setup sandbox browser data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-data benchmark-faults
 
 setup: $(VENV)/.installed sandbox
 
@@ -73,3 +73,7 @@ benchmark-grading: data
 # CIFAR-10 loading in a fresh process: the batches (before the cache) against the cache.
 benchmark-data: data
 	$(PY) benchmarks/bench_data.py
+
+# Grading a submission with an endless loop next to the reference, side by side (~5 min).
+benchmark-faults: data
+	$(PY) benchmarks/bench_faults.py

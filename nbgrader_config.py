@@ -38,12 +38,18 @@ c.GenerateAssignmentApp.CourseDirectory.ignore = sorted(
 
 # --- Autograding (`nbgrader autograde`, and `autograder grade`, which runs it per student) ---
 from autograder.grading.preprocessors import autograde_pipeline, sanitize_pipeline  # noqa: E402
+from autograder.grading.time_limits import KERNEL_START, cell_times_path  # noqa: E402
 
 # Cells tagged "slow" (training runs, searches) would take many minutes per student: they are
 # commented out before execution, and a skipped test cell gets no automatic score but a
-# manual-grade flag, so nobody earns points for a check that did not run
-# (see autograder/grading/preprocessors.py).
+# manual-grade flag, so nobody earns points for a check that did not run. Execute becomes
+# ExecuteWithinLimits: a cell that hangs, ends its kernel or floods its output fails alone,
+# and a notebook whose time budget runs out keeps every score reached
+# (see autograder/grading/preprocessors.py and execute.py).
 c.Autograde.autograde_preprocessors = autograde_pipeline()
+# Each cell's time limit follows the reference's own time for it, which `autograder release`
+# measures into a file next to the manifest (autograder/grading/time_limits.py has the rules).
+c.ExecuteWithinLimits.cell_times = {m.id: str(cell_times_path(m)) for m in manifests}
 
 # Students delete, cut or paste cells. A deleted test cell would otherwise be "needs manual
 # grading" forever (nbgrader issue #1682); this puts it back from the gradebook and runs it.
@@ -52,14 +58,17 @@ c.OverwriteCells.add_missing_cells = True
 # does not have (a notebook from an older release): such cells become plain cells first.
 c.Autograde.sanitize_preprocessors = sanitize_pipeline()
 
-# nbgrader's 30 s per cell is too short for the untagged cells that train small nets on a
-# loaded machine, and an endless loop must not hold a worker for long: 3 minutes, then the
-# cell fails with a timeout error (graded as a failed cell) and the rest of the notebook runs.
-c.Execute.timeout = 180
-# With several graders sharing the cores, a kernel can take well over nbgrader's 60 s to start.
-c.Execute.startup_timeout = 180
+# With several graders sharing the cores, a kernel can take well over nbgrader's 60 s to start
+# (the grader's outside backstop allows for it: time_limits.py).
+c.Execute.startup_timeout = KERNEL_START
+# After its reply, a cell's last output must arrive within this: a cell that printed a flood
+# takes seconds to drain on a loaded machine; a kernel stuck after an interrupt is replaced
+# when this runs out. nbgrader's 4 s failed whole notebooks that printed a lot.
+c.Execute.iopub_timeout = 10
 
 # Output a student prints in a loop would bloat the autograded notebook, the feedback page
-# and the gradebook: keep 200 lines per cell and 60 lines per traceback (top and bottom).
+# and the gradebook: ExecuteWithinLimits cuts it as it arrives (autograder/grading/
+# output_cap.py: characters per cell and notebook), and of what is kept we show 200 lines
+# per cell and 60 lines per traceback (top and bottom).
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60

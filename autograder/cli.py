@@ -84,12 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_workers_option(grade_parser)
     _add_root_option(grade_parser)
     grade_parser.add_argument(
-        "--timeout", type=_positive_float, default=Limits.autograde, metavar="SECONDS",
-        help="wall-clock limit for running one submission's notebooks (default: %(default)g)")
-    grade_parser.add_argument(
-        "--cell-timeout", type=_positive_float, default=None, metavar="SECONDS",
-        help="limit for one notebook cell; a cell that takes longer is interrupted and fails "
-             "(default: Execute.timeout of nbgrader_config.py)")
+        "--cell-timeout", type=_positive_float, default=Limits.cell_floor, metavar="SECONDS",
+        help="the least time a notebook cell gets: each cell may take 10x what the reference "
+             "solution needed for it (measured by `autograder release`), and at least this; a "
+             "cell that takes longer is interrupted and fails, and the notebooks' time budgets "
+             "follow (default: %(default)g)")
     grade_parser.add_argument(
         "--check-timeout", type=_positive_float, default=None, metavar="SECONDS",
         help="limit for the student code one hidden check runs (default: 20)")
@@ -300,7 +299,7 @@ def _add_workers_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _grade(root: Path, manifest, args) -> int:
-    limits = Limits(autograde=args.timeout, cell=args.cell_timeout, probe=args.check_timeout)
+    limits = Limits(cell_floor=args.cell_timeout, probe=args.check_timeout)
     intake = IntakeOptions(args.lms, args.name_pattern, args.times, args.extensions,
                            args.timezone)
     graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,

@@ -7,6 +7,7 @@ changes. Data comes from the repository's datasets/ through NNKIT_DATA_SOURCE, t
 source get_datasets.sh accepts (no network here).
 """
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -99,12 +100,21 @@ print("imports and data work from", folder)
     assert list((folder / "datasets" / "mnist").glob("t10k-*.gz"))
     assert "imports and data work from" in notebook.cells[-1].outputs[-1]["text"]
     # A second run (another notebook, the next day) finds the data and fetches nothing.
+    fetched = data_files(folder / "datasets")
     rerun = new_notebook(cells=[new_code_cell(STAND_IN.format(my_drive=str(my_drive))),
                                 new_code_cell(setup_cell("Optimizers.ipynb", content))])
     NotebookClient(rerun, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(content)}}).execute(env=env)
-    assert [output for output in rerun.cells[1].outputs if "text" in output] == [
-        {"name": "stdout", "output_type": "stream", "text": f"Mounted at {content / 'drive'}\n"}]
+    assert data_files(folder / "datasets") == fetched
+    said = "".join(output.get("text", "") for output in rerun.cells[1].outputs)
+    for dataset in ("CIFAR-10:", "MNIST:"):
+        assert re.search(f"^{dataset}.*nothing to do", said, re.MULTILINE), said
+
+
+def data_files(datasets: Path) -> dict[str, int]:
+    """{path: modification time in ns} of every file under datasets/."""
+    return {str(path.relative_to(datasets)): path.stat().st_mtime_ns
+            for path in sorted(datasets.rglob("*")) if path.is_file()}
 
 
 def run_setup_cell_in_process(cell: str, my_drive: Path, monkeypatch) -> None:

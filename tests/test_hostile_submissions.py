@@ -1,13 +1,14 @@
-"""Issue 5: broken and hostile submissions, graded end to end in one run.
+"""Issues 5 and 9: broken and hostile submissions, graded end to end in one run.
 
 The corpus (tests/corpus/build_corpus.py) is generated from the reference solution; each
 entry states what grading must report for it, relative to the `control` entry (the
 reference trimmed to FullyConnectedNets.ipynb, the three student modules and the model).
-One module fixture builds it and grades it once through the command line, with 2 workers;
-then every case is checked against its expectation, and the whole run against properties
-that hold whatever the students did: a row per entry, the submissions folder untouched,
-nothing planted outside the output and scratch folders, the gradebook agreeing with
-grades.csv.
+One module fixture builds it and grades it once through the command line, with 2 workers
+and the default limits, a secret in the grader's environment; then every case is checked
+against its expectation, and the whole run against properties that hold whatever the
+students did: a row per entry, the submissions folder untouched, nothing planted outside
+the output and scratch folders, the gradebook agreeing with grades.csv, the secret nowhere
+in the output, only the manifest's files in it, and the limits in force.
 """
 import hashlib
 import os
@@ -18,13 +19,17 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
 from autograder import sandbox
 from autograder.cli import main as autograder_main
-from autograder.grading.records import read_csv
-from corpus.build_corpus import CASES, FC_TESTS, NAME_PATTERN, NOTEBOOK, build_corpus
+from autograder.grading.records import NBGRADER_FILES, read_csv
+from autograder.sandbox import PLACE_BYTES, SANDBOX_TASKS
+from corpus.build_corpus import (CASES, DISK_FILLED, FC_TESTS, FILLER_PREFIX, GRADER_SECRET_NAME,
+                                 MANIFEST, NAME_PATTERN, NOTEBOOK, STARTED_PROCESSES,
+                                 build_corpus, grader_secret)
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +41,8 @@ _NOT_SEARCHED = {".git", ".venv", "datasets", "__pycache__", ".pytest_cache"}
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, request, datasets_dir):
     """The corpus, built into tmp/submissions and graded into tmp/out in ONE command-line
-    run, with the grader's scratch in tmp/scratch."""
+    run with the default limits, with the grader's scratch in tmp/scratch and a secret in
+    the grader's environment."""
     started = time.perf_counter()
     tmp = tmp_path_factory.mktemp("hostile")
     cache = Path(request.config.cache.mkdir("grading-artifacts"))  # the trained best model
@@ -46,9 +52,9 @@ def graded(tmp_path_factory, request, datasets_dir):
     scratch, out = tmp / "scratch", tmp / "out"
     scratch.mkdir()
     argv = ["grade", "fcnet", "--submissions", str(corpus.folder), "--out", str(out),
-            "--workers", "2", "--check-timeout", "3", "--cell-timeout", "20",
-            "--name-pattern", NAME_PATTERN, "--root", str(REPO)]
+            "--workers", "2", "--name-pattern", NAME_PATTERN, "--root", str(REPO)]
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(GRADER_SECRET_NAME, grader_secret(corpus.marker))
         # Every temporary folder of the run (the grader's scratch) inside tmp/scratch.
         patch.setenv("TMPDIR", str(scratch))
         patch.setattr(tempfile, "tempdir", str(scratch))
@@ -163,6 +169,57 @@ def test_huge_output_is_cut_in_the_autograded_notebook(graded):
     assert notebook.stat().st_size < 5 * 2**20
 
 
+# --- issue 9: limits the student cannot lift, nothing of the grader leaks --------------------
+
+def cell_outputs(graded, student: str) -> str:
+    """Everything the cells of the student's autograded notebook printed."""
+    notebook = nbformat.read(graded.out / "autograded" / student / "fcnet" / NOTEBOOK, as_version=4)
+    return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.outputs)
+
+
+def test_the_graders_secret_appears_nowhere_in_out(graded):
+    secret = grader_secret(graded.corpus.marker).encode()
+    assert [path for path in graded.out.rglob("*") if path.is_file()
+            and secret in path.read_bytes()] == []
+    # ...though the notebook did print its environment:
+    assert "'PATH':" in cell_outputs(graded, "prints_grader_environment")
+
+
+def test_a_lifted_output_cap_still_cuts_the_output(graded):
+    student = "lifts_output_cap_then_prints_200_mb"
+    assert (graded.out / "autograded" / student / "fcnet" / NOTEBOOK).stat().st_size < 5 * 2**20
+    assert (graded.out / "feedback" / student / "fcnet" / "FullyConnectedNets.html").stat().st_size < 5 * 2**20
+
+
+def test_disk_student_code_fills_is_capped_and_stays_out_of_out(graded):
+    written = [int(line.split()[-1]) for line in cell_outputs(graded, "fills_3_gb_of_disk").splitlines()
+               if line.startswith(DISK_FILLED)]
+    assert len(written) == 2 and all(0 < mib <= PLACE_BYTES // 2**20 for mib in written)
+    assert [path for path in graded.out.rglob(f"{FILLER_PREFIX}-*")] == []
+    assert sum(path.stat().st_size for path in graded.out.rglob("*") if path.is_file()) < 200 * 2**20
+
+
+def test_processes_are_capped(graded):
+    line = next(line for line in cell_outputs(graded, "starts_400_processes").splitlines()
+                if line.startswith(STARTED_PROCESSES))
+    assert int(line.split()[-1]) < SANDBOX_TASKS
+
+
+def test_only_the_manifests_files_travel_into_out(graded):
+    kept = {*MANIFEST.notebooks, *MANIFEST.student_modules, *MANIFEST.artifacts, *NBGRADER_FILES}
+    for folder in (graded.out / "autograded").glob("*/fcnet"):
+        files = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+        assert files <= kept, folder
+
+
+def test_the_report_lists_the_limits_in_force(graded):
+    report = (graded.out / "report.md").read_text()
+    assert "## Limits on student code" in report
+    for limit in ("time", "output", "memory", "processes", "disk", "environment"):
+        assert f"| {limit} | " in report
+
+
 # --- each case against its expectation -----------------------------------------------------
 
 @pytest.mark.parametrize("case", EXPECTED, ids=lambda case: case.name)
@@ -222,7 +279,7 @@ def test_without_a_sandbox_a_forged_verdicts_file_gives_no_points(graded, tmp_pa
     try:
         exit_code = autograder_main(["grade", "fcnet", "--submissions", str(tmp_path),
                                      "--out", str(tmp_path.parent / "unconfined-out"),
-                                     "--check-timeout", "3", "--root", str(REPO)])
+                                     "--root", str(REPO)])
     finally:
         sandbox.status.cache_clear()
     assert exit_code == 0

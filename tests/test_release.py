@@ -24,6 +24,7 @@ from autograder.release.paths import assignment_files
 from autograder.release.handout import HandoutError, fill_blocks, notebook_points, student_handout
 from autograder.release.leaks import normalize, spelled_out_gradients, statement_values
 from autograder.release.strip import StripError, strip_solutions
+from autograder.release.timing import stale_cell_times
 from autograder.release.verify import (read_chunks, secret_expressions, secret_lines,
                                        verify_release)
 
@@ -572,3 +573,21 @@ def test_committed_release_is_up_to_date():
     result = subprocess.run([sys.executable, "-m", "autograder", "release", "fcnet", "--check"],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_release
+def test_cell_times_go_stale_only_with_the_notebook_they_measure(tmp_path):
+    """A changed cell makes its notebook's measured times stale (a release measures it
+    again, --check fails); the other notebooks' times stand."""
+    root = tmp_path / "course"
+    shutil.copytree(SOURCE, root / "source" / "fcnet", ignore=shutil.ignore_patterns(
+        *MANIFEST.local_only_patterns))
+    shutil.copytree(REPO / "assignments" / "fcnet", root / "assignments" / "fcnet")
+    manifest = load_manifest(manifest_path(root, "fcnet"))
+    assert stale_cell_times(root, manifest, RELEASE) == []
+    notebook = nbformat.read(root / "source" / "fcnet" / "Dropout.ipynb", as_version=4)
+    solution = next(cell for cell in notebook.cells
+                    if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code")
+    solution.source += "\nprint('a slower reference')"
+    nbformat.write(notebook, root / "source" / "fcnet" / "Dropout.ipynb")
+    assert stale_cell_times(root, manifest, RELEASE) == ["Dropout.ipynb"]

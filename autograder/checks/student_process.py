@@ -5,11 +5,13 @@ of a submission through one): it starts student_runner.py in the sandbox
 (autograder.sandbox) and sends it a job per probe. The student's side sees a read-only
 copy of nothing but the submission, a work folder for the jobs, and the two runner files;
 never the reference solution, the hidden checks or the gradebook. Its memory (address
-space) and file sizes are capped, every job has a CPU limit and a wall-clock timeout, and
-inputs and outputs travel as .npz files read with allow_pickle=False, so nothing the
-student's code writes can run code in the grader. During a check of a network, the job's
-calls of the grader's layers come back on the same pipe and are served in between
-(layer_server.py), until the job's answer arrives.
+space) and file sizes are capped, it starts from an empty environment plus the variables
+it needs, every job has a CPU limit and a wall-clock timeout (after one job has timed out,
+the later ones get a tight one: a function that never returns would otherwise cost the full
+time in every check that calls it), and inputs and outputs travel as .npz files read with
+allow_pickle=False, so nothing the student's code writes can run code in the grader. During
+a check of a network, the job's calls of the grader's layers come back on the same pipe and
+are served in between (layer_server.py), until the job's answer arrives.
 """
 import atexit
 import json
@@ -36,6 +38,8 @@ FILE_BYTES = 64 * 2**20
 # Seconds one probe may take; correct code needs well under one. Tests lower it.
 TIMEOUT_ENV = "NNKIT_CHECK_PROBE_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 20.0
+# Once a probe of this submission has timed out, the later ones get this share of it.
+AFTER_A_TIMEOUT = 1 / 4
 # Time for the student process to start (bubblewrap, Python, numpy) on a loaded machine.
 START_SECONDS = 60.0
 # Longest line accepted from the runner (its answers and the calls it passes on are short).
@@ -48,9 +52,10 @@ _STUCK_AT = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<funct
 class StudentCodeFailed(Exception):
     """The probe could not finish on the student's code; str() is the student-facing reason."""
 
-    def __init__(self, message, modules=()):
+    def __init__(self, message, modules=(), timed_out=False):
         super().__init__(message)
         self.modules = list(modules)  # the submission's files it had imported
+        self.timed_out = timed_out
 
 
 def probe_timeout():
@@ -65,6 +70,7 @@ class StudentProcess:
         self._process = None
         self._work = None
         self._jobs = 0
+        self._timed_out = False
         self._lock = threading.Lock()  # one job at a time on the runner's pipe
 
     def run_probe(self, probe_name, cases, subject, layers=None):
@@ -89,7 +95,7 @@ class StudentProcess:
             return self._run_job(probe_name, cases, subject, layers)
 
     def _run_job(self, probe_name, cases, subject, layers):
-        timeout = probe_timeout()
+        timeout = probe_timeout() * (AFTER_A_TIMEOUT if self._timed_out else 1)
         self._jobs += 1
         job = self._start() / f"job-{self._jobs:04d}"
         job.mkdir()
@@ -102,6 +108,9 @@ class StudentProcess:
                                     "cpu_seconds": int(timeout) + 5,
                                     "reference_layers": layers is not None}, timeout + 10, job, layers)
             return _read_result(job, exit_code, len(cases), subject, timeout, self.submission)
+        except StudentCodeFailed as failure:
+            self._timed_out = self._timed_out or failure.timed_out
+            raise
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
@@ -124,16 +133,17 @@ class StudentProcess:
             shutil.copy2(path, runner_dir / path.name)
         command = [sys.executable, "-I", str(runner_dir / "student_runner.py"), str(self.submission),
                    str(self._work)]
-        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
-        env.update(SINGLE_THREAD, NNKIT_PROBE_MEMORY_BYTES=str(MEMORY_BYTES),
-                   NNKIT_PROBE_FILE_BYTES=str(FILE_BYTES), HOME=str(self._work), TMPDIR=str(self._work))
-        # The submission is read-only for the student's code: a probe must not change what
-        # the notebooks will run.
-        confined = sandbox.confine(command, writable=[self._work], readable=[self.submission],
-                                   cwd=self.submission)
+        # Its whole environment: nothing of the grader's passes.
+        env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+               "LANG": "C.UTF-8", **SINGLE_THREAD, "NNKIT_PROBE_MEMORY_BYTES": str(MEMORY_BYTES),
+               "NNKIT_PROBE_FILE_BYTES": str(FILE_BYTES)}
+        # The submission's files are read-only for the student's code (new files go to the
+        # sandbox's own capped space): a probe must not change what the notebooks will run.
+        plan = sandbox.Plan(folder=str(self.submission), env=env, memory_bytes=MEMORY_BYTES,
+                            exchange=[str(self._work)])
         self._process = subprocess.Popen(
-            confined, cwd=self.submission, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+            sandbox.confine(command, plan), cwd=self.submission, env={}, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         return self._work
 
     def _send(self, request, wall_seconds, job, layers):
@@ -193,7 +203,8 @@ def close_all():
 def _read_result(job, exit_code, count, subject, timeout, submission):
     result_file = job / "result.json"
     if not result_file.is_file():
-        raise StudentCodeFailed(_why_no_result(job, exit_code, subject, timeout, submission))
+        message, timed_out = _why_no_result(job, exit_code, subject, timeout, submission)
+        raise StudentCodeFailed(message, timed_out=timed_out)
     try:  # the student's code could have written these files itself
         result = json.loads(result_file.read_text())
         modules = [str(name) for name in result["modules"]]
@@ -212,7 +223,7 @@ def _read_result(job, exit_code, count, subject, timeout, submission):
 
 
 def _why_no_result(job, exit_code, subject, timeout, submission):
-    """A message for a probe that ended without a result."""
+    """(A message for a probe that ended without a result, whether it timed out)."""
     stuck = (job / "timeout.txt").read_text(errors="replace") if (job / "timeout.txt").is_file() else ""
     if exit_code is None or exit_code == -signal.SIGXCPU or "Timeout" in stuck:
         where = ""
@@ -222,11 +233,12 @@ def _why_no_result(job, exit_code, subject, timeout, submission):
                 where = (f" (it was running {match['function']} in "
                          f"{path.relative_to(submission).as_posix()}, line {match['line']})")
                 break  # faulthandler lists the innermost frame first
-        return f"{subject} did not finish: timed out after {timeout:g} s{where}. Look for an endless loop."
+        return (f"{subject} did not finish: timed out after {timeout:g} s{where}. Look for an "
+                "endless loop.", True)
     if exit_code < 0:
-        return f"the process running {subject} crashed (signal {-exit_code})"
+        return f"the process running {subject} crashed (signal {-exit_code})", False
     return (f"the process running {subject} ended early (exit code {exit_code}) without a result; "
-            "does your code call exit()?")
+            "does your code call exit()?", False)
 
 
 def _kill(process):

@@ -27,16 +27,23 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from .. import sandbox
+from ..checks.student_process import AFTER_A_TIMEOUT, MEMORY_BYTES as PROBE_MEMORY_BYTES
+from ..checks.student_process import probe_timeout
 from ..manifest import Manifest
+from . import time_limits
 from .class_grades import read_class_grades
 from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
 from .deadlines import Lateness, TimesFileError, assess, read_student_times
 from .graded_course import make_course_root
+from .hidden import checks_budget
 from .intake import IntakeError, compile_name_pattern, open_download, read_download
+from .kernel import KERNEL_MEMORY_BYTES
+from .output_cap import CELL_LIMIT, NOTEBOOK_LIMIT
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
 from .report import save_isolation, write_report
 from .submissions import Entry
 from .task import GradingResult, GradingTask, Limits, grade_submission, unexpected_failure
+from .time_limits import cell_times_path
 
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
 # The columns of --times and --extensions files (--times also reads Moodle's worksheet).
@@ -67,7 +74,7 @@ class Graded:
 
 
 def validate_inputs(submissions: Path, out: Path, data_dir: Path,
-                    intake: IntakeOptions = IntakeOptions()) -> None:
+                    intake: IntakeOptions = IntakeOptions(), cell_times: Path | None = None) -> None:
     """Raise GradingInputError naming the first problem with the command's inputs."""
     if intake.name_pattern is not None:
         try:
@@ -86,6 +93,10 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path,
     if not (data_dir / DATA_MARKER).is_dir():
         raise GradingInputError(f"no {DATA_MARKER} in {data_dir}, so every notebook would fail "
                                 "to load its data; run `make data` or set NNKIT_DATA_DIR")
+    if cell_times is not None and not cell_times.is_file():
+        raise GradingInputError(f"{cell_times} not found: the cells' time limits follow the "
+                                "reference's measured times; run `autograder release "
+                                f"{cell_times.parent.name}`, which measures them")
 
 
 def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: Path,
@@ -97,7 +108,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     (their ids as grading names them); everyone else's rows, files and TA scores in `out`
     stay."""
     data_dir = data_folder(course_root)
-    validate_inputs(submissions, out, data_dir, intake)
+    validate_inputs(submissions, out, data_dir, intake, cell_times_path(manifest))
     timezone = _timezone(intake.timezone, manifest)
     try:
         times = (read_student_times(intake.times, TIME_COLUMNS, timezone, required=False)
@@ -111,6 +122,10 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     isolation = sandbox.status()
     say(isolation.description if isolation.confined else
         f"WARNING: {isolation.description}. See docs/SECURITY.md.")
+    in_force = limits_in_force(limits)
+    for limit in in_force:
+        say(f"  {limit.name}: {limit.how}" if limit.in_force else
+            f"  WARNING, {limit.name} not capped: {limit.how}")
     with tempfile.TemporaryDirectory(prefix=f"autograder-grade-{manifest.id}-") as scratch:
         scratch = Path(scratch)
         try:
@@ -125,7 +140,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
         entries = read.entries if only is None else chosen_entries(read.entries, only, submissions)
         say(f"Late policy ({manifest.path.name}): {manifest.late_policy.describe()}")
         paths.root.mkdir(parents=True, exist_ok=True)
-        save_isolation(paths, isolation)
+        save_isolation(paths, isolation, in_force)
         say(f"Preparing a scratch course for {manifest.id} and registering it in "
             f"{paths.gradebook} ...")
         template = make_course_template(course_root, manifest, scratch / "template")
@@ -145,7 +160,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
             # this one process: no two writers ever touch the gradebook or the output files,
             # and a run that is interrupted keeps everything graded so far.
             record_in_gradebook(paths.db_url, manifest.id, [result])
-            copy_student_files(paths, manifest.id, result)
+            copy_student_files(paths, manifest, result)
             write_csvs(paths, [result], max_score)
             shutil.rmtree(scratch / "tasks" / result.student_id, ignore_errors=True)
             results[result.student_id] = result
@@ -205,6 +220,22 @@ def _check_listed_students(path: Path | None, listed: dict, entries: list[Entry]
             f"the download's ids look like {', '.join(entry.student_id for entry in entries[:3])}")
     say(f"Note: {len(unknown)} student(s) in {path} have no submission in the download: "
         f"{examples}" + (" ..." if len(unknown) > 3 else ""))
+
+
+def limits_in_force(limits: Limits) -> list[sandbox.Limit]:
+    """Every limit on student code, and whether it is in force on this machine."""
+    probe = limits.probe or probe_timeout()
+    return [
+        sandbox.Limit("time", True, f"{time_limits.describe(limits.cell_floor)}; each hidden "
+                      f"check's student code {probe:g} s ({probe * AFTER_A_TIMEOUT:g} s after one "
+                      f"timed out), all of them {checks_budget(limits.probe):.0f} s"),
+        sandbox.Limit("output", True, f"{CELL_LIMIT:,} characters per cell and "
+                      f"{NOTEBOOK_LIMIT:,} per notebook, cut as the grader receives them"),
+        sandbox.Limit("memory", True, f"address space of each process: {KERNEL_MEMORY_BYTES // 2**30} "
+                      f"GiB in a notebook kernel, {PROBE_MEMORY_BYTES // 2**30} GiB for the hidden "
+                      "checks' student code (RLIMIT_AS, set before student code starts)"),
+        *sandbox.limits(),
+    ]
 
 
 def run_tasks(tasks: list[GradingTask], workers: int):

@@ -2,7 +2,7 @@
 
     checked = assemble_checked_folder(submitted, source, manifest, scratch / "checked")
     checks = HiddenChecks(checked, scratch / "verdicts" / "verdicts.json", data_dir,
-                          course_root, timeout, probe_timeout, flags)
+                          course_root, probe_timeout, flags)
     ... nbgrader autograde ...
     verdicts = checks.result()
 
@@ -14,7 +14,9 @@
 3. fail the checks that ran a module flagged for reaching for the grader (flags.py);
 4. write each verdict as it arrives where the kernels wait for it
    ($NNKIT_HIDDEN_VERDICTS) and the RequireHiddenVerdicts step of nbgrader's pipeline
-   enforces them.
+   enforces them;
+5. stop them when their time budget (`checks_budget`) runs out: the checks without a
+   verdict by then fail as not run, and every verdict reached is kept.
 
 All 47 checks share one grader process and one student process (seconds), instead of two
 fresh processes per test cell.
@@ -31,13 +33,21 @@ import threading
 from pathlib import Path
 
 from ..checks.catalog import CHECKS
-from ..checks.student_process import TIMEOUT_ENV as PROBE_TIMEOUT_ENV
+from ..checks.student_process import START_SECONDS, TIMEOUT_ENV as PROBE_TIMEOUT_ENV
+from ..checks.student_process import probe_timeout as default_probe_timeout
 from ..manifest import Manifest
 from .course import nbgrader_env
 
 
 class HiddenChecksFailed(RuntimeError):
     """The grader process could not produce verdicts; the message says why."""
+
+
+def checks_budget(probe_seconds: float | None = None) -> float:
+    """Seconds all hidden checks of a submission may take: the student process's start and
+    every check's student code using its whole time limit (a check stops at its first
+    probe that cannot finish; after one timeout, the rest get a quarter of the time)."""
+    return START_SECONDS + len(CHECKS) * (probe_seconds or default_probe_timeout())
 
 
 def assemble_checked_folder(submitted: Path, source: Path, manifest: Manifest,
@@ -65,21 +75,21 @@ class HiddenChecks:
       rewritten as each verdict arrives (complete, maybe with verdicts missing, when the
       checks end or cannot run, so that nobody waits for it forever).
     - flags: {module path: why it is flagged} (flags.py); checks that ran a flagged module fail.
-    - timeout: Seconds for all checks; probe_timeout: seconds for one check's run of the
-      student's code (None: the checks' default).
+    - probe_timeout: Seconds for one check's run of the student's code (None: the checks'
+      default); all checks together get checks_budget() of it.
     """
 
     def __init__(self, checked: Path, verdicts_file: Path, data_dir: Path, course_root: Path,
-                 timeout: float, probe_timeout: float | None = None,
-                 flags: dict[str, str] | None = None):
+                 probe_timeout: float | None = None, flags: dict[str, str] | None = None):
         self._command = [sys.executable, "-m", "autograder.checks", "--all", "--submission",
                          str(checked)]
         self._env = nbgrader_env({"NNKIT_DATA_DIR": str(data_dir)})
         if probe_timeout is not None:
             self._env[PROBE_TIMEOUT_ENV] = str(probe_timeout)
-        self._course_root, self._timeout = course_root, timeout
+        self._course_root, self._timeout = course_root, checks_budget(probe_timeout)
         self._verdicts_file, self._flags = verdicts_file, flags or {}
         self._verdicts, self._error = {}, None
+        self.not_run = []  # checks the budget stopped before they had a verdict
         self._expected = len(CHECKS)
         self._thread = threading.Thread(target=self._run, name="hidden-checks", daemon=True)
         self._thread.start()
@@ -129,9 +139,12 @@ class HiddenChecks:
                 process.kill()
                 process.wait()
             if len(self._verdicts) < self._expected and expired.is_set():
-                raise HiddenChecksFailed(
-                    f"the hidden checks did not finish within {self._timeout:.0f} s")
-            if len(self._verdicts) < self._expected:
+                not_run = {"status": "failed", "notes": [], "modules": [], "message": (
+                    f"- not run: the hidden checks' time budget of {self._timeout:.0f} s ran "
+                    "out before this check (the checks before it took that long)")}
+                self.not_run = [grade_id for grade_id in CHECKS if grade_id not in self._verdicts]
+                self._verdicts.update(dict.fromkeys(self.not_run, not_run))
+            elif len(self._verdicts) < self._expected:
                 stderr.seek(0)
                 problem = (stderr.read().strip().splitlines() or ["no output"])[-1]
                 raise HiddenChecksFailed(f"the hidden checks could not run: {problem}")

@@ -1,7 +1,7 @@
 """Our steps in nbgrader's autograde pipeline (registered in nbgrader_config.py).
 
     sanitize: ... -> ForgetUnknownCells -> OverwriteCells -> ...
-    autograde:      SkipSlowCells -> ExecuteSurvivingKernelDeath -> ... -> SaveAutoGrades
+    autograde:      SkipSlowCells -> ExecuteWithinLimits -> ... -> SaveAutoGrades
                     -> HoldSkippedGrades -> RequireHiddenVerdicts -> ...
 
 ForgetUnknownCells turns a cell whose grade id the assignment does not have (a notebook from
@@ -18,10 +18,10 @@ without error. HoldSkippedGrades therefore removes the automatic score of every 
 test cell and marks it as needing a manual grade: nobody gets points for a check that did
 not run, and formgrader lists it for a TA.
 
-ExecuteSurvivingKernelDeath is nbgrader's Execute, except that a cell that ends its kernel
-(exit(), os._exit, a kill, a crash in native code) no longer fails the whole submission:
-that cell gets an error saying so, a new kernel re-runs the cells above it, and execution
-goes on, so every other cell is graded as if the cell had only raised an error.
+ExecuteWithinLimits (execute.py) is nbgrader's Execute within limits a submission cannot
+lift: per-cell time limits and a time budget derived from the reference's own times, a new
+kernel after a cell ends its kernel, and an output cap; a cell stopped by any of them fails
+alone, saying why, and the notebook is still saved and graded.
 
 RequireHiddenVerdicts makes the hidden checks' verdicts, computed outside any kernel while
 the notebooks run (autograder/grading/hidden.py), decide: a test cell whose check did not
@@ -32,17 +32,15 @@ from __future__ import annotations
 
 import os
 
-from nbclient.exceptions import DeadKernelError
-from nbclient.util import run_sync
-from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import (Execute, NbGraderPreprocessor, OverwriteCells,
                                     SaveAutoGrades)
-from traitlets import Integer, List, Unicode
+from traitlets import List, Unicode
 
 from ..checks import VERDICTS_ENV, read_verdicts
+from .execute import ExecuteWithinLimits
 
 # Where SkipSlowCells leaves the grade ids of the test cells it skipped, for HoldSkippedGrades.
 # (resources live for one notebook's pass through the pipeline.)
@@ -127,63 +125,6 @@ class HoldSkippedGrades(NbGraderPreprocessor):
         return nb, resources
 
 
-# The error name of the output ExecuteSurvivingKernelDeath gives a cell that ended its kernel.
-KERNEL_DIED = "KernelDied"
-
-
-class ExecuteSurvivingKernelDeath(Execute):
-    """Execute, with a new kernel after a cell ends its kernel (see the module docstring)."""
-
-    max_restarts = Integer(
-        3, help="New kernels a notebook may get; after that the cells left are not run.",
-    ).tag(config=True)
-
-    def preprocess(self, nb, resources=None, km=None):
-        self._deadly = []  # indices of the cells that ended a kernel
-        return super().preprocess(nb, resources, km)
-
-    def preprocess_cell(self, cell, resources, index):
-        if len(self._deadly) > self.max_restarts:
-            if cell.cell_type == "code":
-                cell.outputs = [_error("NotRun", "not run: the kernel died "
-                                       f"{len(self._deadly)} times in the cells above")]
-            return cell, self.resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            self.log.warning("The kernel died in cell %d; starting a new one", index)
-            cell.outputs.append(_error(
-                KERNEL_DIED, "the kernel stopped while running this cell (exit(), os._exit, "
-                "a kill or a crash); the cells after it ran in a new kernel"))
-            self._deadly.append(index)
-            self._restart_and_replay(index)
-            return cell, self.resources
-
-    def _restart_and_replay(self, index):
-        """A new kernel that has run again the cells above `index` that did not end a
-        kernel (their outputs in the notebook stay those of the first run)."""
-        self._new_kernel()
-        for number, cell in enumerate(self.nb.cells[:index]):
-            if cell.cell_type != "code" or number in self._deadly:
-                continue
-            try:
-                self.execute_cell(NotebookNode(cell_type="code", source=cell.source, outputs=[],
-                                               metadata={}, execution_count=None), number)
-            except DeadKernelError:  # a cell that ran fine before ended it now: give up
-                self._deadly.append(number)
-                self._new_kernel()
-                return
-
-    def _new_kernel(self):
-        run_sync(self.km.restart_kernel)(now=True)
-        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
-
-
-def _error(name: str, value: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=name, evalue=value,
-                        traceback=[f"{name}: {value}"])
-
-
 class RequireHiddenVerdicts(NbGraderPreprocessor):
     """Take the points away from test cells whose hidden check did not pass (runs after
     SaveAutoGrades)."""
@@ -239,13 +180,14 @@ def sanitize_pipeline() -> list:
 
 
 def autograde_pipeline() -> list:
-    """nbgrader's own autograde steps with ours inserted (SkipSlowCells right before
-    Execute, HoldSkippedGrades and RequireHiddenVerdicts right after SaveAutoGrades), for
+    """nbgrader's own autograde steps with ours inserted (ExecuteWithinLimits instead of
+    Execute, SkipSlowCells right before it, HoldSkippedGrades and RequireHiddenVerdicts right
+    after SaveAutoGrades), for
     c.Autograde.autograde_preprocessors. Built from nbgrader's default list, so steps a
     newer nbgrader adds are kept."""
     steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
-    steps[steps.index(Execute)] = ExecuteSurvivingKernelDeath
-    steps.insert(steps.index(ExecuteSurvivingKernelDeath), SkipSlowCells)
+    steps[steps.index(Execute)] = ExecuteWithinLimits
+    steps.insert(steps.index(ExecuteWithinLimits), SkipSlowCells)
     steps.insert(steps.index(SaveAutoGrades) + 1, HoldSkippedGrades)
     steps.insert(steps.index(HoldSkippedGrades) + 1, RequireHiddenVerdicts)
     return steps

@@ -5,7 +5,8 @@
                                           due, late, late_hours, late_penalty, status
     OUT/scores.csv                        student_id, notebook, grade_id, score, max_score,
                                           message (why points were lost)
-    OUT/autograded/<student>/<id>/        autograded notebooks and modules (formgrader's layout)
+    OUT/autograded/<student>/<id>/        autograded notebooks, the student's modules and
+                                          artifacts (formgrader's layout)
     OUT/feedback/<student>/<id>/*.html    feedback pages (nbgrader's layout, for release_feedback)
     OUT/nbgrader_config.py, OUT/source/<id>/  make OUT an nbgrader course root (graded_course.py)
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 
+from ..manifest import Manifest
 from .deadlines import Lateness, iso_utc
 from .task import GradingResult
 
@@ -38,6 +40,8 @@ from .task import GradingResult
 # sentence. See deadlines.py.
 GRADES_FIELDS = ("student_id", "name", "score", "max_score", "submitted_at", "due", "late",
                  "late_hours", "late_penalty", "status")
+# What nbgrader itself writes next to the autograded notebooks (the submission's time).
+NBGRADER_FILES = ("timestamp.txt",)
 SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score", "message")
 
 
@@ -159,15 +163,22 @@ def _lateness_columns(lateness: Lateness | None) -> dict[str, str]:
             "late_penalty": _number(lateness.penalty)}
 
 
-def copy_student_files(paths: OutputPaths, assignment: str, result: GradingResult) -> None:
-    """Replace the student's autograded folder and feedback pages with this result's."""
+def copy_student_files(paths: OutputPaths, manifest: Manifest, result: GradingResult) -> None:
+    """Replace the student's autograded folder and feedback pages with this result's. Of the
+    autograded folder only the graded notebooks, the files the manifest names and
+    nbgrader's own travel: nothing else grading left in the scratch folder."""
     for folder in (paths.autograded / result.student_id, paths.feedback / result.student_id):
         if folder.exists():
             shutil.rmtree(folder)
     if result.autograded_dir is not None:
-        shutil.copytree(result.autograded_dir, paths.autograded / result.student_id / assignment)
+        destination = paths.autograded / result.student_id / manifest.id
+        for name in (*manifest.notebooks, *manifest.student_modules, *manifest.artifacts,
+                     *NBGRADER_FILES):
+            if (result.autograded_dir / name).is_file():
+                (destination / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(result.autograded_dir / name, destination / name)
     if result.feedback_files:
-        destination = paths.feedback / result.student_id / assignment
+        destination = paths.feedback / result.student_id / manifest.id
         destination.mkdir(parents=True)
         for file in result.feedback_files:
             shutil.copy2(file, destination / file.name)

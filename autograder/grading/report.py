@@ -5,8 +5,8 @@
 Built from the whole output folder (class_grades.py: grades.csv and the gradebook), so it
 covers every student recorded there, not only those graded in the last run, and the written
 answers as far as TAs have graded them. `autograder grade` writes it, `autograder export`
-rewrites it after TA grading. Whether student code ran sandboxed is saved by the grading run
-(OUT/isolation.json) and repeated in every report.
+rewrites it after TA grading. Whether student code ran sandboxed, and which limits were in
+force, are saved by the grading run (OUT/isolation.json) and repeated in every report.
 """
 from __future__ import annotations
 
@@ -15,15 +15,26 @@ import json
 import statistics
 from dataclasses import asdict
 
-from ..sandbox import SandboxStatus
+from ..sandbox import Limit, SandboxStatus
 from .class_grades import ANSWER, ClassGrades, StudentGrade
 from .deadlines import TIME_UNKNOWN
 from .export import number
 from .records import OutputPaths
 
 
-def save_isolation(paths: OutputPaths, isolation: SandboxStatus) -> None:
-    paths.isolation.write_text(json.dumps(asdict(isolation)) + "\n", encoding="utf-8")
+def save_isolation(paths: OutputPaths, isolation: SandboxStatus, limits: list[Limit]) -> None:
+    """Record whether student code ran sandboxed, and under which limits, for every later
+    report (export rewrites it without grading)."""
+    paths.isolation.write_text(json.dumps({"sandbox": asdict(isolation),
+                                           "limits": [asdict(limit) for limit in limits]},
+                                          indent=1) + "\n", encoding="utf-8")
+
+
+def _saved_isolation(paths: OutputPaths) -> tuple[SandboxStatus, list[Limit]] | None:
+    if not paths.isolation.is_file():
+        return None
+    saved = json.loads(paths.isolation.read_text(encoding="utf-8"))
+    return SandboxStatus(**saved["sandbox"]), [Limit(**limit) for limit in saved["limits"]]
 
 
 def write_report(paths: OutputPaths, grades: ClassGrades, written_by: str,
@@ -65,17 +76,30 @@ def write_report(paths: OutputPaths, grades: ClassGrades, written_by: str,
                      f"{number(statistics.median(values))}, lowest {number(min(values))}, "
                      f"highest {number(max(values))} (out of {number(grades.max_score)})")
     lines += ["", f"![Score distribution]({paths.histogram.name})", ""]
-    lines += _attention(grades) + _per_question(grades) + _score_table(grades)
+    lines += _limits(paths) + _attention(grades) + _per_question(grades) + _score_table(grades)
     paths.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _isolation_line(paths: OutputPaths) -> str:
-    if not paths.isolation.is_file():
+    saved = _saved_isolation(paths)
+    if saved is None:
         return "- Isolation: unknown (no record of the grading run in this folder)"
-    isolation = SandboxStatus(**json.loads(paths.isolation.read_text(encoding="utf-8")))
+    isolation, _ = saved
     if isolation.confined:
         return f"- Isolation: {isolation.description}"
     return f"- **WARNING, no isolation: {isolation.description}.** See docs/SECURITY.md."
+
+
+def _limits(paths: OutputPaths) -> list[str]:
+    saved = _saved_isolation(paths)
+    if saved is None:
+        return []
+    lines = ["## Limits on student code", "",
+             "In force: enforced by the operating system or the grader, whatever the student's "
+             "code does.", "", "| Limit | In force | How (or why not) |", "|---|---|---|"]
+    lines += [f"| {limit.name} | {'yes' if limit.in_force else '**no**'} | {_cell(limit.how)} |"
+              for limit in saved[1]]
+    return lines + [""]
 
 
 def attention_reasons(student: StudentGrade) -> list[str]:

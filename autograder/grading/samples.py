@@ -78,7 +78,7 @@ def build_samples(course_root: Path, manifest: Manifest, cache_dir: Path,
     if not release.is_dir():
         raise SampleError(f"{release} not found: run `autograder release {manifest.id}` first")
     reference = {
-        **{name: _write_notebook(_filled_notebook(source / name, release / name))
+        **{name: _write_notebook(filled_notebook(source / name, release / name))
            for name in manifest.notebooks},
         **{module: _without_markers(_read(source / module)).encode()
            for module in manifest.student_modules},
@@ -105,7 +105,7 @@ def write_zip(sample: Sample, path: Path) -> Path:
     return path
 
 
-def _filled_notebook(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
+def filled_notebook(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
     """The release notebook with every solution cell's source taken from the source
     notebook, solution markers removed: what a student who did it all hands in."""
     source = nbformat.read(source_path, as_version=4)

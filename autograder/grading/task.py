@@ -4,12 +4,13 @@
 
 The task copies the course template into its own scratch folder, unpacks the submission
 into submitted/<student>/<id>/, runs the hidden checks once outside any kernel (hidden.py),
-then `nbgrader autograde` with kernels confined to the submission (kernel.py) and
-`nbgrader generate_feedback` (each a subprocess with a wall-clock limit), and returns a
-GradingResult: the score of every graded cell, a status, and where the feedback and
-autograded files are. It writes nothing outside its scratch folder and never raises for a
-bad submission, so any executor (local processes today, a cluster later) can run it; the
-caller records the results.
+then `nbgrader autograde` with kernels confined to the submission (kernel.py), each cell
+and notebook within its time limits (execute.py, time_limits.py), and `nbgrader
+generate_feedback` (each a subprocess with a last-resort wall-clock limit), and returns a
+GradingResult: the score of every graded cell, a status (saying what a limit stopped, and
+why), and where the feedback and autograded files are. It writes nothing outside its
+scratch folder and never raises for a bad submission, so any executor (local processes
+today, a cluster later) can run it; the caller records the results.
 """
 from __future__ import annotations
 
@@ -27,12 +28,15 @@ from ..manifest import Manifest
 from .course import (GRADEBOOK_FILE, Finished, NbgraderError, last_error, nbgrader_env,
                      run_nbgrader)
 from .deadlines import Lateness
+from .execute import ExecuteWithinLimits
+from .execution_log import status_notes
 from .flags import flag_grader_access
-from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder
-from .kernel import DEFAULT_VERDICT_WAIT, kernel_for_submission
+from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder, checks_budget
+from .kernel import kernel_for_submission
 from .metadata import recover_metadata
-from .preprocessors import KERNEL_DIED, withhold_points
+from .preprocessors import withhold_points
 from .submissions import Entry, SubmissionError, unpack
+from .time_limits import CELL_FLOOR, CellTimes, backstop, cell_times_path
 
 OK = "ok"
 FAILED = "failed"
@@ -43,12 +47,11 @@ FEEDBACK_TIMEOUT = 300.0  # seconds for generate_feedback (renders HTML; runs no
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits of grading one submission, in seconds."""
-    autograde: float = 1200.0     # all notebooks of the submission (nbgrader autograde)
-    checks: float = 1800.0        # all hidden checks of the submission
-    cell: float | None = None     # one notebook cell (None: nbgrader_config.py's Execute.timeout)
-    probe: float | None = None    # one hidden check's run of student code
-                                  # (None: autograder.checks.student_process's default)
+    """The time limits a grader may set for one submission, in seconds; every other limit
+    follows from these and the reference's measured cell times (time_limits.py)."""
+    cell_floor: float = CELL_FLOOR  # the least time any notebook cell gets
+    probe: float | None = None      # one hidden check's run of student code
+                                    # (None: autograder.checks.student_process's default)
 
 
 @dataclass(frozen=True)
@@ -140,10 +143,11 @@ def grade_submission(task: GradingTask) -> GradingResult:
     (task.scratch / "verdicts").mkdir()
     verdicts_file = task.scratch / "verdicts" / "verdicts.json"
     checks = HiddenChecks(checked, verdicts_file, task.data_dir, task.course_root,
-                          task.limits.checks, task.limits.probe, flags)
+                          task.limits.probe, flags)
     autograded = course / "autograded" / entry.student_id / assignment
+    execution_log = task.scratch / "execution_log.json"
     try:
-        finished = _autograde(task, course, autograded, verdicts_file)
+        finished = _autograde(task, course, autograded, verdicts_file, execution_log)
         problem = (None if finished.returncode == 0 and autograded.is_dir()
                    else f"nbgrader autograde: {last_error(finished.log)}")
     except NbgraderError as error:
@@ -160,7 +164,11 @@ def grade_submission(task: GradingTask) -> GradingResult:
                     graded_test_cells(course / "source" / assignment, task.manifest), verdicts)
     cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", task.manifest,
                               entry.student_id, autograded, verdicts)
-    notes += kernel_deaths(autograded, task.manifest)
+    notes += status_notes(execution_log)
+    if checks.not_run:
+        notes.append(f"not run: {len(checks.not_run)} hidden check(s) ({', '.join(checks.not_run)}): "
+                     f"the hidden checks' time budget of {checks_budget(task.limits.probe):.0f} s "
+                     "ran out")
 
     try:
         finished = run_nbgrader(["generate_feedback", assignment], course, FEEDBACK_TIMEOUT,
@@ -176,17 +184,22 @@ def grade_submission(task: GradingTask) -> GradingResult:
                          entry.name, task.lateness)
 
 
-def _autograde(task: GradingTask, course: Path, autograded: Path, verdicts_file: Path) -> Finished:
-    """`nbgrader autograde` in `course`, with this submission's sandboxed kernel."""
-    verdict_wait = DEFAULT_VERDICT_WAIT if task.limits.cell is None else 0.75 * task.limits.cell
+def _autograde(task: GradingTask, course: Path, autograded: Path, verdicts_file: Path,
+               execution_log: Path) -> Finished:
+    """`nbgrader autograde` in `course`, with this submission's sandboxed kernel, its
+    notebooks within their limits (recorded in execution_log)."""
+    checks = checks_budget(task.limits.probe)
+    max_restarts = ExecuteWithinLimits.class_traits()["max_restarts"].default_value
+    outside = backstop(CellTimes.load(cell_times_path(task.manifest)), list(task.manifest.notebooks),
+                       checks, max_restarts, task.limits.cell_floor)
     with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime:
         kernel = kernel_for_submission(task.scratch, Path(runtime), autograded, task.data_dir,
-                                       verdicts_file, verdict_wait)
-        options = kernel.nbgrader_args
-        if task.limits.cell is not None:
-            options = [*options, f"--Execute.timeout={round(task.limits.cell)}"]
-        return run_nbgrader(["autograde", task.manifest.id, *options], course,
-                            task.limits.autograde, nbgrader_env(kernel.env))
+                                       verdicts_file)
+        options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
+                   f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
+                   f"--ExecuteWithinLimits.verdict_wait={checks}"]
+        return run_nbgrader(["autograde", task.manifest.id, *options], course, outside,
+                            nbgrader_env(kernel.env))
 
 
 def _status(notes: list[str], failure: str | None = None) -> str:
@@ -235,21 +248,6 @@ def graded_test_cells(source: Path, manifest: Manifest) -> dict[str, list[str]]:
         cells[Path(name).stem] = [cell.metadata.nbgrader["grade_id"] for cell in notebook.cells
                                   if utils.is_grade(cell) and not utils.is_solution(cell)]
     return cells
-
-
-def kernel_deaths(autograded: Path, manifest: Manifest) -> list[str]:
-    """"kernel died in Dropout.ipynb (cell 7)" for every cell that ended its kernel."""
-    notes = []
-    for name in manifest.notebooks:
-        path = autograded / name
-        if not path.is_file():
-            continue
-        numbers = [str(number) for number, cell in enumerate(nbformat.read(path, as_version=4).cells, 1)
-                   if any(output.get("ename") == KERNEL_DIED for output in cell.get("outputs", []))]
-        if numbers:
-            notes.append(f"kernel died in {name} (cell {', '.join(numbers)}); the cells after it "
-                         "ran in a new kernel")
-    return notes
 
 
 def _verdict_message(verdict: dict | None) -> str:

@@ -4,9 +4,11 @@ Every build goes to a temporary folder first and is verified there, so a release
 leaks solutions or does not import never reaches release/<id>:
 
     release(root, "fcnet")              -> release/fcnet/ updated (only changed files rewritten),
-                                           and the generated blocks of the handout refreshed
-    release(root, "fcnet", check=True)  -> nothing written; non-zero when release/fcnet/ or the
-                                           handout differs from a fresh build (stale release)
+                                           the generated blocks of the handout refreshed, and
+                                           the reference's cell times measured where they are
+                                           stale (timing.py: grading's time limits follow them)
+    release(root, "fcnet", check=True)  -> nothing written; non-zero when release/fcnet/, the
+                                           handout or the cell times are stale
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from ..manifest import Manifest, load_manifest, manifest_path
 from .build import FACTS_FILE, Build, build_release
 from .install import compare_trees, install_tree
+from .timing import TimingError, stale_cell_times, update_cell_times
 from .verify import verify_release
 
 
@@ -35,6 +38,11 @@ def release(course_root: Path, assignment_id: str, check: bool = False, say=prin
         if check:
             return _compare(build, manifest, course_root, say)
         _install(build, manifest, course_root, say)
+        try:
+            update_cell_times(course_root, manifest, build.release_dir, say)
+        except TimingError as error:
+            say(f"Cell times NOT measured: {error}")
+            return 1
         return 0
 
 
@@ -43,7 +51,8 @@ def _compare(build: Build, manifest: Manifest, course_root: Path, say) -> int:
     differences = compare_trees(build.release_dir, committed, manifest.local_only_patterns)
     handout = manifest.path.parent / "README.md"
     handout_stale = handout.read_text(encoding="utf-8") != build.handout
-    if not differences and not handout_stale:
+    times_stale = stale_cell_times(course_root, manifest, build.release_dir)
+    if not differences and not handout_stale and not times_stale:
         say(f"release/{manifest.id} is up to date with source/{manifest.id} and verified.")
         return 0
     say(f"release/{manifest.id} is out of date with source/{manifest.id}:")
@@ -51,6 +60,8 @@ def _compare(build: Build, manifest: Manifest, course_root: Path, say) -> int:
         say(f"  {line}")
     if handout_stale:
         say(f"  generated blocks are stale: {handout.relative_to(course_root)}")
+    for name in times_stale:
+        say(f"  the reference's cell times of {name} are missing or stale")
     say(f"Run `autograder release {manifest.id}` and commit the result.")
     return 1
 

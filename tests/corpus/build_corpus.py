@@ -702,6 +702,135 @@ def habit_question_not_answered(ctx):
     return edit_notebook(ctx.control, unanswer)
 
 
+# --- issue 9, execution side: a fault costs only what it touches, within limits the student
+# cannot lift. Graded with the default limits of `autograder grade`.
+
+# A secret in the grader's environment (tests/test_hostile_submissions.py sets it to
+# grader_secret(marker)); student code must never see it.
+GRADER_SECRET_NAME = "NNKIT_CORPUS_DATABASE_PASSWORD"
+STARTED_PROCESSES = "started processes:"   # printed by starts_400_processes
+DISK_FILLED = "wrote MiB:"                 # printed by fills_3_gb_of_disk, per place
+FILLER_PREFIX = "filler"                   # the files fills_3_gb_of_disk writes
+
+
+def grader_secret(marker: str) -> str:
+    return f"password-{marker}"
+
+
+def insert_after_test(grade_id: str, source: str) -> Callable:
+    """An edit inserting an ordinary code cell right after the test cell `grade_id`."""
+    def edit(notebook):
+        notebook.cells.insert(cell_index(notebook, grade_id) + 1,
+                              nbformat.v4.new_code_cell(textwrap.dedent(source)))
+    return edit
+
+
+@case(Expectation(loses=USES_RELU_FORWARD, why=(TIMED_OUT,), status_has=(TIMED_OUT,),
+                  why_cells=USES_RELU_FORWARD - {"fc_overfit_three_layer_check",
+                                                 "fc_overfit_five_layer_check"}))
+def endless_loop_relu_forward(ctx):
+    """relu_forward never returns. Only the cells (and hidden checks) that call it lose their
+    points, as timed out (the overfitting checks, because the training they check timed
+    out); every other score is kept, and the time the submission costs is bounded: after
+    the first timeout, later cells get a tight limit."""
+    return edit_module(ctx.control, LAYERS, prepend_to("relu_forward", "while True:\n    pass"))
+
+
+@case(Expectation(loses=frozenset({"fc_adam"}), why=(TIMED_OUT,), status_has=(TIMED_OUT,)))
+def endless_loop_ignoring_interrupts(ctx):
+    """adam loops forever and swallows the interrupt that ends a timed-out cell: the kernel
+    is replaced, the cells above re-run, and only fc_adam loses its points."""
+    return edit_module(ctx.control, OPTIM, prepend_to("adam", """\
+        while True:
+            try:
+                while True:
+                    pass
+            except KeyboardInterrupt:
+                pass"""))
+
+
+@case(Expectation(status_has=(KERNEL_DIED,)))
+def kernel_dies_between_graded_cells(ctx):
+    """os._exit(1) in a cell right after fc_two_layer_grads (13 test cells above it) and
+    exit() in a cell after fc_rmsprop: the graded cells above each death keep their scores,
+    the cells after it run in a new kernel; every test cell scores as in the control."""
+    files = edit_notebook(ctx.control, insert_after_test("fc_two_layer_grads",
+                                                         "import os\nos._exit(1)"))
+    return edit_notebook(files, insert_after_test("fc_rmsprop", "exit()"))
+
+
+@case(Expectation(loses=frozenset({"fc_svm_loss"}), why=(HIDDEN_FAILED,)))
+def prints_grader_environment(ctx):
+    """A cell prints os.environ, and svm_loss raises an error naming every variable whose
+    name looks secret (so the hidden check's message would carry it): the grader's secret
+    appears nowhere in OUT. Only fc_svm_loss is lost."""
+    files = edit_notebook(ctx.control, insert_after_imports(
+        "import os\nprint(dict(os.environ))"))
+    return edit_module(files, LAYERS, prepend_to("svm_loss", """\
+        import os
+        secrets = {name: value for name, value in os.environ.items()
+                   if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET"))}
+        raise RuntimeError(f"environment secrets: {secrets}")"""))
+
+
+@case(Expectation(status_has=(KERNEL_DIED,)))
+def lifts_output_cap_then_prints_200_mb(ctx):
+    """Deletes every IPython start-up file it can find, ends the kernel (the cells above are
+    re-run in a new one), then prints 200 MB: the output is cut all the same; the autograded
+    notebook and the feedback page stay small, and it grades as the control."""
+    files = edit_notebook(ctx.control, insert_after_imports(
+        'for _ in range(2000):\n    print("x" * 100_000)'))
+    files = edit_notebook(files, insert_after_imports("import os\nos._exit(1)"))
+    return edit_notebook(files, insert_after_imports("""\
+        import glob, os
+        for folder in {os.environ.get("IPYTHONDIR", ""), os.path.expanduser("~/.ipython")}:
+            for path in glob.glob(os.path.join(folder, "profile_*", "startup", "*")):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        """))
+
+
+@case(Expectation(status_starts="ok"))
+def fills_3_gb_of_disk(ctx):
+    """A cell writes 3 GB into the assignment folder, then 3 GB into /tmp, 1 MiB at a time,
+    and prints how much it wrote: each stops at the sandbox's disk cap, none of it reaches
+    OUT, and it grades as the control."""
+    return edit_notebook(ctx.control, insert_after_imports(f"""\
+        import os, tempfile
+        for folder in (".", tempfile.gettempdir()):
+            written = 0
+            try:
+                with open(os.path.join(folder, "{FILLER_PREFIX}-{ctx.marker}.bin"), "wb") as file:
+                    for _ in range(3 * 1024):
+                        file.write(b"\\0" * 2**20)
+                        written += 1
+            except OSError as error:
+                print("stopped:", error)
+            print("{DISK_FILLED}", folder, written)
+        """))
+
+
+@case(Expectation(status_starts="ok"))
+def starts_400_processes(ctx):
+    """A cell starts 400 processes that sleep, prints how many started, and ends them: the
+    process cap stops it well before, and it grades as the control."""
+    return edit_notebook(ctx.control, insert_after_imports(f"""\
+        import subprocess
+        started = []
+        try:
+            for _ in range(400):
+                started.append(subprocess.Popen(["sleep", "120"]))
+        except OSError as error:
+            print("stopped:", error)
+        print("{STARTED_PROCESSES}", len(started))
+        for process in started:
+            process.kill()
+            process.wait()
+        """))
+
+
 # --- building -----------------------------------------------------------------------------
 
 @dataclass

@@ -361,6 +361,7 @@ def test_in_colab_the_cache_of_data_on_drive_lives_on_the_local_disk(tmp_path, m
 def test_a_read_only_datasets_folder_is_read_through_its_cache(tmp_path, written_cache, cifar_dir, reference_split):
     """As in a grading kernel: the datasets folder is mounted read-only (bubblewrap)."""
     from autograder import sandbox
+    from autograder.grading.kernel import KERNEL_MEMORY_BYTES
 
     assert sandbox.status().confined, sandbox.status().description
     shown = tmp_path / "shown"
@@ -383,9 +384,13 @@ def test_a_read_only_datasets_folder_is_read_through_its_cache(tmp_path, written
         print(json.dumps({{"mapped": mapped, "cached": before, "write_status": write_status,
                           "fallback": digests(fallback)}}))
     """)
-    command = sandbox.confine([sys.executable, "-c", code], writable=[work], cwd=work,
-                              readable=[shown, cifar_dir.resolve(), REPO / "source" / "fcnet"],
-                              env={"PYTHONPATH": str(REPO / "source" / "fcnet")})
+    # As in a grading kernel: the datasets read-only, an address-space cap that the mapped
+    # cache must fit in.
+    plan = sandbox.Plan(folder=str(work), env={"PATH": "/usr/bin:/bin",
+                                               "PYTHONPATH": str(REPO / "source" / "fcnet")},
+                        memory_bytes=KERNEL_MEMORY_BYTES,
+                        readable=[str(shown), str(cifar_dir.resolve()), str(REPO / "source" / "fcnet")])
+    command = sandbox.confine([sys.executable, "-c", code], plan)
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr
     result = json.loads(finished.stdout.splitlines()[-1])
