@@ -483,6 +483,15 @@ def test_calling_a_stripped_function_raises_not_implemented_error_naming_it():
         assert error == f"{name}: implement this (see the TODO above)"
 
 
+def assert_found_once_each(problems: list[str], expected: list[tuple[str, ...]]):
+    """Every (start, *parts) of `expected` is the start of exactly one problem that holds
+    every part."""
+    for start, *parts in expected:
+        matching = [problem for problem in problems
+                    if problem.startswith(start) and all(part in problem for part in parts)]
+        assert len(matching) == 1, (start, problems)
+
+
 @needs_release
 def test_verification_catches_what_gives_a_solution_away(tmp_path):
     copy = tmp_path / "fcnet"
@@ -521,10 +530,7 @@ def test_verification_catches_what_gives_a_solution_away(tmp_path):
         (f"nnkit/layers.py:{gradient_line}: the TODO or docstring of dropout_backward gives a "
          "gradient a value: 'dx = dout * mask'",),
     ]
-    for start, *parts in expected:
-        matching = [problem for problem in problems
-                    if problem.startswith(start) and all(part in problem for part in parts)]
-        assert len(matching) == 1, (start, problems)
+    assert_found_once_each(problems, expected)
     assert len(problems) == len(expected), problems
 
 
@@ -556,16 +562,14 @@ def test_verification_catches_a_test_cell_that_gives_a_solution_away(tmp_path):
     where = f"Optimizers.ipynb cell {number} line"
     expected = [
         (f"{where} 1: contains solution text (from source/fcnet/nnkit/optim.py:", repr(solution)),
+        (f"{where} 1: spells out a solution expression (from source/fcnet/nnkit/optim.py:",),
         (f"{where} 5: computes a solution expression under other names (from "
          "source/fcnet/nnkit/optim.py:", "scripts/expected_values.py"),
         (f"{where} 6: a message or comment of this check spells out a gradient: "
-         "'dx is dout times the mask\"'",),
+         "'dx is dout times the mask'",),
     ]
-    for start, *parts in expected:
-        matching = [problem for problem in problems
-                    if problem.startswith(start) and all(part in problem for part in parts)]
-        assert len(matching) == 1, (start, problems)
-    assert all(problem.startswith(where) for problem in problems), problems
+    assert_found_once_each(problems, expected)
+    assert len(problems) == len(expected), problems
 
 
 def test_committed_release_is_up_to_date():

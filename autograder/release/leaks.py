@@ -263,7 +263,8 @@ def gradients_in_messages(code: str) -> list[tuple[int, str]]:
             given = _GRADIENT_GIVEN.search(line)
             match = given if given and not given["value"].startswith("{") else _GRADIENT_DESCRIBED.search(line)
             if match:
-                found.append((token.start[0] + offset, match.group(0).strip()))
+                said = match.group(0).strip().rstrip("\"'")  # without a string's closing quote
+                found.append((token.start[0] + offset, said))
     return found
 
 
