@@ -731,10 +731,18 @@ def test_an_overfitting_cell_is_graded_by_the_rerun_not_by_a_training_that_crash
 
 
 def test_visible_batchnorm_test_mode_message_states_what_it_measured(tmp_path):
-    submission = make_submission(tmp_path, edits=MUTANTS["batchnorm test mode adds eps outside the square root"][0])
-    failures, _ = visible(submission, "BatchNormalization.ipynb", ["bn_forward_test"])
-    assert "the output differs from `expected` above, a normalized with the running_mean" in failures["bn_forward_test"]
-    assert "statistics of the current batch" not in failures["bn_forward_test"]
+    """The cell compares with the reference's output written into it (no formula in sight)
+    and says what it measured: the feature with the largest error, or that test mode gave
+    what training mode gives."""
+    measured = "the output for the fixed input differs from the reference solution's (relative error"
+    for mutant, cause in [
+            ("batchnorm test mode adds eps outside the square root",
+             "; the error is largest in feature 2, whose running_var is 0.01."),
+            ("batchnorm test mode normalizes with the batch statistics",
+             "; it equals what training mode gives for this batch")]:
+        submission = make_submission(tmp_path / mutant.replace(" ", "_"), edits=MUTANTS[mutant][0])
+        failures, _ = visible(submission, "BatchNormalization.ipynb", ["bn_forward_test"])
+        assert measured in failures["bn_forward_test"] and cause in failures["bn_forward_test"], failures
 
 
 # --- multiple choice: not answered, and in which form ---------------------------------------

@@ -483,6 +483,15 @@ def test_calling_a_stripped_function_raises_not_implemented_error_naming_it():
         assert error == f"{name}: implement this (see the TODO above)"
 
 
+def assert_found_once_each(problems: list[str], expected: list[tuple[str, ...]]):
+    """Every (start, *parts) of `expected` is the start of exactly one problem that holds
+    every part."""
+    for start, *parts in expected:
+        matching = [problem for problem in problems
+                    if problem.startswith(start) and all(part in problem for part in parts)]
+        assert len(matching) == 1, (start, problems)
+
+
 @needs_release
 def test_verification_catches_what_gives_a_solution_away(tmp_path):
     copy = tmp_path / "fcnet"
@@ -521,10 +530,45 @@ def test_verification_catches_what_gives_a_solution_away(tmp_path):
         (f"nnkit/layers.py:{gradient_line}: the TODO or docstring of dropout_backward gives a "
          "gradient a value: 'dx = dout * mask'",),
     ]
-    for start, *parts in expected:
-        matching = [problem for problem in problems
-                    if problem.startswith(start) and all(part in problem for part in parts)]
-        assert len(matching) == 1, (start, problems)
+    assert_found_once_each(problems, expected)
+    assert len(problems) == len(expected), problems
+
+
+@needs_release
+def test_verification_catches_a_test_cell_that_gives_a_solution_away(tmp_path):
+    """The visible part of a test cell is held to the rule of prose: a solution line in a
+    comment, an update equation computing the expected values under other names, a message
+    saying what a gradient is made of each fail the release (and so `release --check`)."""
+    copy = tmp_path / "fcnet"
+    shutil.copytree(RELEASE, copy, ignore=shutil.ignore_patterns(*MANIFEST.local_only_patterns))
+    solution = next(line for line, origin in secret_lines(source_chunks()).items()
+                    if origin.startswith("nnkit/optim.py:") and line.startswith('cache = config["cache"]'))
+    planted = [
+        f"# The sum so far: {solution}",
+        "lr, eps, G = 0.05, 1e-8, np.zeros_like(w_start)",
+        "for g in step_grads:",
+        "    G = G + g**2",
+        "    expected = w_start - lr * g / (np.sqrt(G) + eps)",
+        'assert True, "adagrad: dx is dout times the mask"',
+    ]
+    path = copy / "Optimizers.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    number, cell = next((number, cell) for number, cell in enumerate(notebook.cells, start=1)
+                        if cell.metadata.get("nbgrader", {}).get("grade_id") == "opt_adagrad")
+    cell.source = "\n".join(planted) + "\n" + cell.source
+    nbformat.write(notebook, path)
+
+    problems = [str(problem) for problem in verify_release(copy, SOURCE, MANIFEST)]
+    where = f"Optimizers.ipynb cell {number} line"
+    expected = [
+        (f"{where} 1: contains solution text (from source/fcnet/nnkit/optim.py:", repr(solution)),
+        (f"{where} 1: spells out a solution expression (from source/fcnet/nnkit/optim.py:",),
+        (f"{where} 5: computes a solution expression under other names (from "
+         "source/fcnet/nnkit/optim.py:", "scripts/expected_values.py"),
+        (f"{where} 6: a message or comment of this check spells out a gradient: "
+         "'dx is dout times the mask'",),
+    ]
+    assert_found_once_each(problems, expected)
     assert len(problems) == len(expected), problems
 
 

@@ -1,12 +1,12 @@
 """Hidden checks of nnkit/layers.py: every forward against the reference on fresh random
 inputs of several shapes; every backward against the reference gradients and against the
 numeric gradient of the student's own forward pass. Each function's own check is the one
-place that judges whether it changes its inputs in place (KEPT_INPUTS) and
+place that judges whether it changes its inputs in place (framework.check_inputs_kept) and
 reports an output off by a kept dimension ((1, D) for (D,)); the checks of networks run
 with the grader's layers and charge neither again."""
 import numpy as np
 
-from .framework import CACHED, PARAMETER, check, check_inputs_kept, matches, shapes
+from .framework import check, check_inputs_kept, matches, shapes
 
 # Relative errors allowed (see framework.relative_error). Correct float64 code differs from
 # the reference by ~1e-14; the numeric gradients are accurate to ~1e-9.
@@ -16,19 +16,6 @@ NUMERIC = 1e-6
 # Inputs of piecewise-linear layers stay this far from their kinks, so that the centered
 # differences never straddle one.
 KINK_MARGIN = 1e-2
-# The inputs each function must not change in place, and why (framework.check_inputs_kept);
-# any other input it changes gets a note.
-KEPT_INPUTS = {
-    "affine_forward": {"x": CACHED, "w": CACHED, "b": CACHED},
-    "relu_forward": {"x": CACHED},
-    "leaky_relu_forward": {"x": CACHED},
-    "batchnorm_forward": {"gamma": PARAMETER, "beta": PARAMETER},
-    "layernorm_forward": {"gamma": PARAMETER, "beta": PARAMETER},
-}
-
-
-def _check_inputs(ctx, function, mine, inputs):
-    return check_inputs_kept(ctx, function, mine, inputs, KEPT_INPUTS.get(function, {}))
 
 
 def _away_from_zero(rng, shape):
@@ -46,7 +33,7 @@ def _check_backward(ctx, function, names, cases, student, reference, inputs_of):
     forward = function.replace("_backward_alt", "_forward").replace("_backward", "_forward")
     for case, mine, correct in zip(cases, student, reference):
         inputs = inputs_of(case)
-        _check_inputs(ctx, function, mine, inputs)
+        check_inputs_kept(ctx, function, mine, inputs)
         forward_wrong = not matches(mine["forward_out"], correct["forward_out"], FORWARD)
         for name in names:
             numeric = mine.get(f"numeric_{name}")
@@ -81,7 +68,7 @@ def affine_forward(ctx):
     reference = ctx.reference("affine_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
         ctx.compare("affine_forward: out", mine["out"], correct["out"], FORWARD, shapes(case, "x", "w", "b"))
-        _check_inputs(ctx, "affine_forward", mine, shapes(case, "x", "w", "b"))
+        check_inputs_kept(ctx, "affine_forward", mine, shapes(case, "x", "w", "b"))
 
 
 @check("fc_affine_backward", "affine_backward: dx, dw, db against the reference and the numeric gradient")
@@ -108,7 +95,7 @@ def relu_forward(ctx):
     reference = ctx.reference("relu_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
         ctx.compare("relu_forward: out", mine["out"], correct["out"], FORWARD, shapes(case, "x"))
-        _check_inputs(ctx, "relu_forward", mine, shapes(case, "x"))
+        check_inputs_kept(ctx, "relu_forward", mine, shapes(case, "x"))
 
 
 @check("fc_relu_backward", "relu_backward: dx against the reference and the numeric gradient")
@@ -145,7 +132,7 @@ def leaky_relu_forward(ctx):
     reference = ctx.reference("leaky_relu_forward", cases)
     for case, mine, correct in zip(cases, student, reference):
         ctx.compare("leaky_relu_forward: out", mine["out"], correct["out"], FORWARD, _leaky_inputs(case))
-        _check_inputs(ctx, "leaky_relu_forward", mine, _leaky_inputs(case))
+        check_inputs_kept(ctx, "leaky_relu_forward", mine, _leaky_inputs(case))
 
 
 @check("fc_leaky_relu_backward", "leaky_relu_backward: dx against the reference and the numeric gradient")
@@ -178,7 +165,7 @@ def _svm_case(rng, num_inputs, num_classes):
 def _check_loss(ctx, function, cases, student, reference):
     for case, mine, correct in zip(cases, student, reference):
         inputs = f"{shapes(case, 'x')}, scores around {float(np.mean(case['x'])):.0f}"
-        _check_inputs(ctx, function, mine, inputs)
+        check_inputs_kept(ctx, function, mine, inputs)
         ctx.compare(f"{function}: loss", mine["loss"], correct["loss"], FORWARD, inputs)
         if ctx.compare(f"{function}: dx", mine["dx"], correct["dx"], BACKWARD, inputs) or "numeric_dx" not in mine:
             continue
@@ -244,7 +231,7 @@ def batchnorm_forward_train(ctx):
         inputs = f"x of shape {case['x0'].shape}, " + (
             f"momentum = {float(case['momentum']):.2f}, eps = {float(case['eps']):.0e}" if "momentum" in case
             else "default momentum and eps")
-        _check_inputs(ctx, "batchnorm_forward", mine, inputs)
+        check_inputs_kept(ctx, "batchnorm_forward", mine, inputs)
         for step in range(3):
             where = f"{inputs}, training step {step + 1}"
             ctx.compare("batchnorm_forward (train): out", mine[f"out{step}"], correct[f"out{step}"], FORWARD, where)
@@ -338,7 +325,7 @@ def layernorm_forward(ctx):
     for case, mine, correct in zip(cases, student, reference):
         inputs = f"{shapes(case, 'x')}, eps = {float(case['eps']):.0e}"
         ctx.compare("layernorm_forward: out", mine["out"], correct["out"], FORWARD, inputs)
-        _check_inputs(ctx, "layernorm_forward", mine, inputs)
+        check_inputs_kept(ctx, "layernorm_forward", mine, inputs)
 
 
 @check("bn_layernorm_backward", "layernorm_backward: dx, dgamma, dbeta against the reference and the numeric gradient")
@@ -369,7 +356,7 @@ def dropout_forward(ctx):
 
     for case, mine, correct in zip(seeded, student, reference):
         inputs = f"{shapes(case, 'x')} ({case['x'].dtype}), p = {float(case['p']):.2f}, with a seed"
-        _check_inputs(ctx, "dropout_forward", mine, inputs)
+        check_inputs_kept(ctx, "dropout_forward", mine, inputs)
         if str(mine["out_dtype"]) != str(correct["out_dtype"]):
             ctx.fail(f"dropout_forward (train): out has dtype {np.dtype(str(mine['out_dtype']))}, but must keep "
                      f"the dtype of x (for {inputs}); cast the mask to x.dtype")

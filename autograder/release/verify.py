@@ -4,8 +4,14 @@ A release fails verification when
 - any solution or hidden-test line of the instructor's source appears anywhere in it,
 - any value a solution statement computes appears anywhere in it, spaces, quotes and `np.`
   ignored (a TODO saying `x_hat = x_centered / std` gives the solution away as surely as
-  the solution line itself),
-- the TODO or docstring of a backward pass or a loss gives a gradient a value (`dx = ...`),
+  the solution line itself), be it in prose (comments, string literals, markdown) or in the
+  code of a test cell (a check that computes its expected values with the solution's
+  expressions hands them over),
+- the code of a test cell computes a solution expression under other names
+  (`w - lr * g / (np.sqrt(G) + eps)` for adagrad's update; see leaks.expression_shape),
+- the TODO or docstring of a backward pass or a loss, or a message or comment of a test
+  cell, gives a gradient a value (`dx = ...`) or says what it is made of (`dx is dout
+  times the mask`),
 - the handout addresses instructors (an HTML comment left in the release's README.md),
 - any nbgrader marker (BEGIN SOLUTION, BEGIN HIDDEN TESTS, ...) is left in it,
 - a notebook or student module named in the manifest is missing,
@@ -29,8 +35,8 @@ from pathlib import Path
 import nbformat
 
 from ..manifest import Manifest
-from .leaks import (is_setting, normalize, prose_line_numbers, spelled_out_gradients,
-                    statement_values)
+from .leaks import (code_lines, expression_shapes, gradients_in_messages, is_setting, normalize,
+                    prose_line_numbers, spelled_out_gradients, statement_shapes, statement_values)
 from .paths import DATASETS_SCRIPT, assignment_files, is_local_only
 
 # nbgrader's region delimiters; the release must contain none of them.
@@ -60,6 +66,7 @@ class Chunk:
     part: str = ""                # "" for a cell's source, "output" for its outputs
     whole_solution: bool = False  # a solution cell without a region: nbgrader replaces it all
     markdown: bool = False        # a markdown cell: prose, never given code
+    test_cell: bool = False       # a graded code cell that is not a solution: a check
 
     def where(self, line_number: int) -> str:
         if self.cell is None:
@@ -70,11 +77,16 @@ class Chunk:
     def lines(self):
         return enumerate(self.text.splitlines(), start=1)
 
-    def prose_lines(self) -> set[int]:
-        """Numbers of the lines that are prose (markdown, comments, docstrings, outputs)."""
+    def code(self) -> dict[int, str]:
+        """The code of each line that has some, without its comments and string literals
+        (markdown, outputs and other files have none)."""
         if self.markdown or self.part or not self.file.endswith((".py", ".ipynb")):
-            return {number for number, _ in self.lines()}
-        return prose_line_numbers(self.text)
+            return {}
+        code = code_lines(self.text)
+        if code is None:  # does not tokenize: count whole lines, comment lines aside
+            prose = prose_line_numbers(self.text)
+            code = {number: line for number, line in self.lines() if number not in prose}
+        return code
 
 
 def verify_release(release_dir: Path, source_dir: Path, manifest: Manifest) -> list[Problem]:
@@ -92,6 +104,7 @@ def verify_release(release_dir: Path, source_dir: Path, manifest: Manifest) -> l
         *_leftover_markers(release),
         *_leaked_solution_lines(release, secret_lines(source), source_prefix),
         *_leaked_solution_expressions(release, secret_expressions(source), source_prefix),
+        *_renamed_solution_expressions(release, secret_shapes(source), source_prefix),
         *_spelled_out_gradients(release),
         *_handout_comments(release_dir),
         *_colab_folder_mismatches(release_dir, manifest),
@@ -113,7 +126,9 @@ def read_chunks(folder: Path, path: str) -> list[Chunk]:
             has_region = any(f"BEGIN {kind}" in cell.source for kind in REGION_KINDS)
             chunks.append(Chunk(path, cell.source, number,
                                 whole_solution=bool(meta.get("solution")) and not has_region,
-                                markdown=cell.cell_type == "markdown"))
+                                markdown=cell.cell_type == "markdown",
+                                test_cell=(cell.cell_type == "code" and bool(meta.get("grade"))
+                                           and not meta.get("solution"))))
             outputs = "\n".join(_output_text(output) for output in cell.get("outputs", []))
             if outputs:
                 chunks.append(Chunk(path, outputs, number, part="output"))
@@ -127,11 +142,12 @@ def read_chunks(folder: Path, path: str) -> list[Chunk]:
 def secret_lines(chunks: list[Chunk]) -> dict[str, str]:
     """Non-trivial lines of the solution and hidden-test regions, each with where it is from.
 
-    A line that also appears in code the source gives students (a given function, the code
-    of a test cell) is not a secret, so it never counts as a leak; nor is one keyword
-    argument of a call spread over lines (`lr_decay=0.95,`), which only names a setting
-    the notebook asks for. Prose (a TODO comment, a docstring, markdown) that spells a
-    solution line out does not make it public: that is the leak verification looks for.
+    A line that also appears (spaces, quotes and `np.` aside) in code the source gives
+    students (see _public_code) is not a secret, so it never counts as a leak; nor is one
+    keyword argument of a call spread over lines (`lr_decay=0.95,`), which only names a
+    setting the notebook asks for. Prose (a TODO comment, a docstring, a message, markdown)
+    or the code of a test cell that spells a solution line out does not make it public:
+    that is the leak verification looks for.
     """
     candidates = {}
     for chunk in chunks:
@@ -139,8 +155,8 @@ def secret_lines(chunks: list[Chunk]) -> dict[str, str]:
             line = line.strip()
             if hidden and len(line) >= MIN_SECRET_LENGTH and not is_setting(line):
                 candidates.setdefault(line, chunk.where(number))
-    public_code = _public_code(chunks)
-    return {line: where for line, where in candidates.items() if line not in public_code}
+    public_code = normalize(_public_code(chunks, test_cells=True))
+    return {line: where for line, where in candidates.items() if normalize(line) not in public_code}
 
 
 def secret_expressions(chunks: list[Chunk]) -> dict[str, str]:
@@ -161,13 +177,45 @@ def secret_expressions(chunks: list[Chunk]) -> dict[str, str]:
     return {value: where for value, where in candidates.items() if value not in public_code}
 
 
-def _public_code(chunks: list[Chunk]) -> str:
-    """The code the source gives students: outside every region, not prose."""
+def secret_shapes(chunks: list[Chunk]) -> dict[str, str]:
+    """The shapes (leaks.expression_shape) of the values solution statements compute, each
+    with where it is from; shapes that the given code (test cells aside) also has are not
+    secrets."""
+    candidates = {}
+    for chunk in chunks:
+        for start, region in _solution_regions(chunk):
+            for shape, offset in statement_shapes(region):
+                candidates.setdefault(shape, chunk.where(start + offset - 1))
+    public = {shape for chunk in chunks if not chunk.test_cell
+              for shape, _ in expression_shapes("\n".join(
+                  chunk.code().get(number, "") for number, _, hidden in _hidden_or_not(chunk)
+                  if not hidden))}
+    return {shape: where for shape, where in candidates.items() if shape not in public}
+
+
+def _solution_regions(chunk: Chunk):
+    """(first line number, code) of every solution or hidden-test region of a chunk."""
+    region = []
+    for number, line, hidden in [*_hidden_or_not(chunk), (None, "", False)]:
+        if hidden:
+            region.append((number, line))
+        elif region:
+            yield region[0][0], "\n".join(line for _, line in region)
+            region = []
+
+
+def _public_code(chunks: list[Chunk], test_cells: bool = False) -> str:
+    """The code the source gives students: outside every region, without comments and string
+    literals (leaks.code_lines). The code of test cells only with test_cells: a check may
+    share a solution's line (`for name in ("W1", "W2"):`), but a check that computes its
+    expected values with a solution's expressions (`m / (1 - beta1**t)`) hands them over."""
     lines = []
     for chunk in chunks:
-        prose = chunk.prose_lines()
-        lines += [line.strip() for number, line, hidden in _hidden_or_not(chunk)
-                  if not hidden and number not in prose]
+        if chunk.test_cell and not test_cells:
+            continue
+        code = chunk.code()
+        lines += [code[number].strip() for number, _, hidden in _hidden_or_not(chunk)
+                  if not hidden and number in code]
     return "\n".join(lines)
 
 
@@ -254,12 +302,33 @@ def _leaked_solution_expressions(release: list[Chunk], secrets: dict[str, str],
     return problems
 
 
+def _renamed_solution_expressions(release: list[Chunk], secrets: dict[str, str],
+                                  source_prefix: str) -> list[Problem]:
+    problems = []
+    for chunk in release:
+        if not chunk.test_cell:
+            continue
+        for shape, number in expression_shapes(chunk.text):
+            if shape in secrets:
+                problems.append(Problem(chunk.where(number), (
+                    f"computes a solution expression under other names (from {source_prefix}"
+                    f"{secrets[shape]}; names renamed in order: {shape!r}). Compare with values "
+                    "computed once from the reference (scripts/expected_values.py) instead.")))
+    return problems
+
+
 def _spelled_out_gradients(release: list[Chunk]) -> list[Problem]:
-    return [Problem(chunk.where(number), (
-                f"the TODO or docstring of {function} gives a gradient a value: {said!r}. "
-                "State what to hand back (names, shapes), never the gradient itself."))
-            for chunk in release if chunk.file.endswith(".py")
-            for number, function, said in spelled_out_gradients(chunk.text)]
+    in_modules = [Problem(chunk.where(number), (
+                      f"the TODO or docstring of {function} gives a gradient a value: {said!r}. "
+                      "State what to hand back (names, shapes), never the gradient itself."))
+                  for chunk in release if chunk.file.endswith(".py")
+                  for number, function, said in spelled_out_gradients(chunk.text)]
+    in_checks = [Problem(chunk.where(number), (
+                     f"a message or comment of this check spells out a gradient: {said!r}. Say what "
+                     "was measured and where to look, never the gradient itself."))
+                 for chunk in release if chunk.test_cell
+                 for number, said in gradients_in_messages(chunk.text)]
+    return in_modules + in_checks
 
 
 def _handout_comments(release_dir: Path) -> list[Problem]:

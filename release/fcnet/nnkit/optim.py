@@ -17,10 +17,11 @@ Returns:
 - config: The same dictionary that was passed in (a new one if None was passed), with
   the state updated. Pass it back on the next call for the same parameter.
 
-No rule modifies its inputs: w, dw and the state arrays already in config are left as
-they were (the caller may still hold them), and new state goes into config as new arrays
-that share no memory with w or dw. The Solver keeps one config per parameter, because the
-state of a rule (a velocity, a moving average) belongs to a single parameter array.
+A rule must not change w or dw in place: the caller still holds them after the call (the
+checks fail a rule that does; nnkit.gradient_check.KEPT_INPUTS). The state in config
+belongs to the rule: it may update those arrays in place or put new ones into config. The
+Solver keeps one config per parameter, because the state of a rule (a velocity, a moving
+average) belongs to a single parameter array.
 
 Each rule is defined in the notebooks (FullyConnectedNets.ipynb for momentum, RMSProp and
 Adam; Optimizers.ipynb for all of them) and in the paper named in its docstring.
@@ -54,7 +55,8 @@ def sgd_momentum(w, dw, config=None):
 
     The velocity is a decaying sum of past steps, so the update keeps moving along
     directions in which the gradient is consistent and damps directions in which it
-    oscillates. It must not modify its inputs (w, dw and the velocity passed in config).
+    oscillates. It must not change w or dw in place: the caller still holds w and dw
+    after the call.
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -75,7 +77,7 @@ def sgd_momentum(w, dw, config=None):
     config.setdefault("velocity", np.zeros_like(w))
 
     # TODO: Implement the momentum update: set next_w, and store the new velocity in
-    # config["velocity"] (a new array; the caller still owns the old one).
+    # config["velocity"].
     # TODO: your code goes here, in place of the raise below.
     raise NotImplementedError("sgd_momentum: implement this (see the TODO above)")
     return next_w, config
@@ -88,7 +90,8 @@ def nesterov_momentum(w, dw, config=None):
     is about to carry the parameter, rather than at the parameter itself. This version
     stores the look-ahead point as the parameter, so dw is already the gradient there and
     one forward/backward pass per step suffices (Optimizers.ipynb derives the update in
-    this form). It must not modify its inputs (w, dw and the velocity passed in config).
+    this form). It must not change w or dw in place: the caller still holds w and dw
+    after the call.
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -109,7 +112,7 @@ def nesterov_momentum(w, dw, config=None):
     config.setdefault("velocity", np.zeros_like(w))
 
     # TODO: Implement the Nesterov update in the look-ahead form of Optimizers.ipynb: set
-    # next_w, and store the new velocity in config["velocity"] (a new array).
+    # next_w, and store the new velocity in config["velocity"].
     # TODO: your code goes here, in place of the raise below.
     raise NotImplementedError("nesterov_momentum: implement this (see the TODO above)")
     return next_w, config
@@ -121,7 +124,7 @@ def adagrad(w, dw, config=None):
 
     Elements with large past gradients take small steps and rarely updated elements
     take large ones. The sum only grows, so the steps keep getting smaller. It must not
-    modify its inputs (w, dw and the cache passed in config).
+    change w or dw in place: the caller still holds w and dw after the call.
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -143,8 +146,8 @@ def adagrad(w, dw, config=None):
     config.setdefault("cache", np.zeros_like(w))
 
     # TODO: Implement the AdaGrad update: set next_w, and store the new sum in
-    # config["cache"] (a new array). The sum includes this step's gradient before it is
-    # used, and epsilon is added to its square root, not inside it.
+    # config["cache"]. The sum includes this step's gradient before it is used, and
+    # epsilon is added to its square root, not inside it.
     # TODO: your code goes here, in place of the raise below.
     raise NotImplementedError("adagrad: implement this (see the TODO above)")
     return next_w, config
@@ -155,7 +158,7 @@ def rmsprop(w, dw, config=None):
     squared gradients.
 
     Forgetting old gradients keeps the step size from shrinking towards zero. It must
-    not modify its inputs (w, dw and the cache passed in config).
+    not change w or dw in place: the caller still holds w and dw after the call.
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -180,7 +183,7 @@ def rmsprop(w, dw, config=None):
     config.setdefault("cache", np.zeros_like(w))
 
     # TODO: Implement the RMSProp update: set next_w, and store the new moving average in
-    # config["cache"] (a new array). decay_rate is the weight of the old average; the
+    # config["cache"]. decay_rate is the weight of the old average; the
     # average includes this step's gradient before it is used, and epsilon is added to
     # its square root, not inside it.
     # TODO: your code goes here, in place of the raise below.
@@ -194,7 +197,7 @@ def adam(w, dw, config=None):
 
     Both moving averages start at zero, so early on they underestimate the true
     moments; a bias correction that depends on the step count t removes that. It must
-    not modify its inputs (w, dw and the state arrays passed in config).
+    not change w or dw in place: the caller still holds w and dw after the call.
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -226,7 +229,7 @@ def adam(w, dw, config=None):
     config.setdefault("t", 0)
 
     # TODO: Implement the Adam update: set next_w, and store the new state in config["m"],
-    # config["v"] (new arrays) and config["t"]. Conventions the checks use: t counts the
+    # config["v"] and config["t"]. Conventions the checks use: t counts the
     # updates including this one, so advance it BEFORE the bias correction; epsilon is
     # added to the square root of the corrected v, not inside it.
     # TODO: your code goes here, in place of the raise below.
@@ -243,7 +246,7 @@ def adabelief(w, dw, config=None):
     predicted value m: steps are large when the gradient agrees with its recent history
     and small when it does not. (The AdaBelief paper also adds epsilon to s at every
     step; this version, like Adam, adds epsilon only in the denominator.) It must not
-    modify its inputs (w, dw and the state arrays passed in config).
+    change w or dw in place: the caller still holds w and dw after the call.
 
     Inputs:
     - w: Array of any shape, the current parameter.
@@ -274,7 +277,7 @@ def adabelief(w, dw, config=None):
     config.setdefault("t", 0)
 
     # TODO: Implement the AdaBelief update: set next_w, and store the new state in
-    # config["m"], config["s"] (new arrays) and config["t"]. Conventions the checks use:
+    # config["m"], config["s"] and config["t"]. Conventions the checks use:
     # s compares the gradient with this step's m (already updated), t and epsilon as in
     # adam.
     # TODO: your code goes here, in place of the raise below.

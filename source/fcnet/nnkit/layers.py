@@ -10,9 +10,14 @@ pass never recomputes the forward one. Each gradient has the shape of the array 
 the gradient of. The two losses at the end of the file (svm_loss, softmax_loss) return
 (loss, dx) directly, because they end the network.
 
-No function here modifies its inputs: arrays passed in (x, parameters, dout, the arrays
-of a cache) are left exactly as they were, because the caller, a cache or a numeric
-gradient check may still use them. Build new arrays instead of updating in place.
+Changing inputs in place: a forward pass must not change in place the inputs its cache
+keeps for the backward pass (affine, ReLU and leaky ReLU keep theirs), nor gamma and beta,
+which the network keeps among its parameters; each docstring says which inputs, and the
+checks fail a function that changes one of them (nnkit.gradient_check.KEPT_INPUTS). Any
+other input (x of the normalizations and dropout, an upstream gradient dout, a loss's
+scores) may be changed in place: nothing reads it after the call. The arrays of the cache
+a backward pass receives are what the forward pass kept, parameters among them: leave
+them as they are.
 
 Deriving the backward passes is the point of the assignment: the notebooks explain how
 to check each one numerically and what the size of the error tells you.
@@ -28,7 +33,7 @@ def affine_forward(x, w, b):
 
     Each example x[i] of shape (d_1, ..., d_k) is flattened into a row of
     D = d_1 * ... * d_k numbers first, so images can be fed in directly.
-    It must not modify its inputs (x, w, b).
+    It must not change x, w or b in place: its cache keeps x, w and b for the backward pass.
 
     Inputs:
     - x: Array of shape (N, d_1, ..., d_k), a minibatch of N examples.
@@ -53,7 +58,8 @@ def affine_forward(x, w, b):
 def affine_backward(dout, cache):
     """Backward pass of an affine layer.
 
-    It must not modify its inputs (dout and the arrays of the cache).
+    Changing dout in place is allowed: nothing reads it after the call. The arrays of the
+    cache should stay as they are: w and b are the network's parameters.
 
     Inputs:
     - dout: Upstream gradient, of shape (N, M).
@@ -80,7 +86,7 @@ def affine_backward(dout, cache):
 def relu_forward(x):
     """Forward pass of a layer of rectified linear units: out = max(0, x), elementwise.
 
-    It must not modify its inputs (x, which the cache keeps for the backward pass).
+    It must not change x in place: its cache keeps x for the backward pass.
 
     Input:
     - x: Array of any shape.
@@ -100,7 +106,7 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Backward pass of a ReLU layer.
 
-    It must not modify its inputs (dout and the cached x).
+    Changing dout in place is allowed: nothing reads it after the call.
 
     Input:
     - dout: Upstream gradient, of any shape.
@@ -122,7 +128,8 @@ def leaky_relu_forward(x, alpha=0.1):
     """Forward pass of a leaky ReLU layer: out = x where x > 0, alpha * x elsewhere.
 
     Unlike ReLU, a leaky ReLU still passes a small gradient for negative inputs, so a
-    unit stuck on the negative side can recover. It must not modify its inputs (x).
+    unit stuck on the negative side can recover. It must not change x in place: its
+    cache keeps x for the backward pass.
 
     Inputs:
     - x: Array of any shape.
@@ -143,7 +150,7 @@ def leaky_relu_forward(x, alpha=0.1):
 def leaky_relu_backward(dout, cache):
     """Backward pass of a leaky ReLU layer.
 
-    It must not modify its inputs (dout and the cached x).
+    Changing dout in place is allowed: nothing reads it after the call.
 
     Inputs:
     - dout: Upstream gradient, of any shape.
@@ -174,8 +181,10 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     running averages instead, so that a prediction for one example does not depend on
     which other examples happen to be in its batch.
 
-    It must not modify its inputs: x, gamma, beta and the arrays held in bn_param stay
-    as they were; the updated running averages go into bn_param as new arrays.
+    It must not change gamma or beta in place: the network keeps gamma and beta among its
+    parameters. Changing x in place is allowed (the cache does not keep it). Test mode
+    must leave the running averages in bn_param as they are; training mode stores the
+    updated ones in bn_param.
 
     Inputs:
     - x: Data of shape (N, D).
@@ -210,8 +219,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         # TODO: Implement the training-mode forward pass with the statistics of this
         # batch, per feature (over axis 0; the biased variance, as np.var computes it).
         # Set out and cache (its four entries are described in the docstring), then set
-        # running_mean and running_var to their updated values (new arrays, not updated
-        # in place), with the momentum convention of the docstring.
+        # running_mean and running_var to their updated values, with the momentum
+        # convention of the docstring.
         ### BEGIN SOLUTION
         batch_mean = x.mean(axis=0)
         x_centered = x - batch_mean
@@ -242,8 +251,9 @@ def batchnorm_backward(dout, cache):
     """Backward pass of batch normalization, node by node through its computation graph.
 
     The BatchNormalization notebook draws the graph of the forward pass; derive the
-    gradient of each node on paper before writing code. It must not modify its inputs
-    (dout and the arrays of the cache).
+    gradient of each node on paper before writing code. Changing dout in place is
+    allowed: nothing reads it after the call. The arrays of the cache should stay as they
+    are: gamma is a parameter of the network.
 
     Inputs:
     - dout: Upstream gradient, of shape (N, D).
@@ -277,8 +287,9 @@ def batchnorm_backward_alt(dout, cache):
 
     Working the chain rule of batchnorm_backward out on paper collapses it into a short
     expression (the BatchNormalization notebook guides the algebra). The results agree
-    with batchnorm_backward to rounding error. It must not modify its inputs (dout and
-    the arrays of the cache).
+    with batchnorm_backward to rounding error. Changing dout in place is allowed:
+    nothing reads it after the call. The arrays of the cache should stay as they are:
+    gamma is a parameter of the network.
 
     Inputs and outputs: the same as batchnorm_backward (it takes the same cache and
     ignores x_centered).
@@ -302,8 +313,9 @@ def layernorm_forward(x, gamma, beta, ln_param):
     Like batch normalization, but every example is normalized with the mean and
     (biased) variance of its own D features instead of the batch statistics of every
     feature; gamma and beta still act per feature. Training and test time therefore
-    behave the same and there are no running averages. It must not modify its inputs
-    (x, gamma, beta, ln_param).
+    behave the same and there are no running averages. It must not change gamma or beta
+    in place: the network keeps gamma and beta among its parameters. Changing x in place
+    is allowed (the cache does not keep it).
 
     Inputs:
     - x: Data of shape (N, D).
@@ -336,8 +348,9 @@ def layernorm_backward(dout, cache):
     """Backward pass of layer normalization.
 
     Derive it as you derived batch normalization's, minding which axis each statistic
-    and each parameter runs over. It must not modify its inputs (dout and the arrays
-    of the cache).
+    and each parameter runs over. Changing dout in place is allowed: nothing reads it
+    after the call. The arrays of the cache should stay as they are: gamma is a parameter
+    of the network.
 
     Inputs:
     - dout: Upstream gradient, of shape (N, D).
@@ -368,8 +381,8 @@ def dropout_forward(x, dropout_param):
 
     In training mode every entry of x is kept with probability p and zeroed otherwise;
     kept entries are divided by p, so the expected value of every output equals its
-    input. That is what makes test mode a plain identity. It must not modify its inputs
-    (x and dropout_param).
+    input. That is what makes test mode a plain identity. Changing x in place is allowed
+    (the cache does not keep it).
 
     Inputs:
     - x: Array of any shape.
@@ -417,7 +430,7 @@ def dropout_forward(x, dropout_param):
 def dropout_backward(dout, cache):
     """Backward pass of inverted dropout.
 
-    It must not modify its inputs (dout and the cached mask).
+    Changing dout in place is allowed: nothing reads it after the call.
 
     Inputs:
     - dout: Upstream gradient, of any shape.
@@ -439,7 +452,8 @@ def svm_loss(x, y):
     """Multiclass SVM (hinge) loss and its gradient, averaged over the minibatch.
 
     For example i with correct class y[i], loss_i = sum over j != y[i] of
-    max(0, x[i, j] - x[i, y[i]] + 1). It must not modify its inputs (x, y).
+    max(0, x[i, j] - x[i, y[i]] + 1). Changing x or y in place is allowed: nothing reads
+    them after the call.
 
     Inputs:
     - x: Scores, of shape (N, C); x[i, j] is the score of class j for example i.
@@ -467,7 +481,7 @@ def svm_loss(x, y):
 def softmax_loss(x, y):
     """Softmax (cross-entropy) loss and its gradient, averaged over the minibatch.
 
-    It must not modify its inputs (x, y).
+    Changing x or y in place is allowed: nothing reads them after the call.
 
     Inputs:
     - x: Scores, of shape (N, C); x[i, j] is the score of class j for example i.

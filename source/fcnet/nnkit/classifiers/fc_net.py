@@ -104,8 +104,6 @@ class TwoLayerNet:
         - weight_scale: Standard deviation of the normal distribution the weights are
           drawn from.
         - reg: Strength of the L2 regularization.
-
-        It must not modify its inputs.
         """
         where = "TwoLayerNet"
         self.init_args = {
@@ -141,7 +139,8 @@ class TwoLayerNet:
           regularization) and a dictionary with the same keys as self.params holding
           the gradient of the loss with respect to each parameter.
 
-        It must not modify its inputs (X, y) or the arrays in self.params.
+        It reads X, y and the arrays of self.params without changing them: the Solver, not
+        loss, updates the parameters from grads.
         """
         # TODO: Implement the forward pass: set scores, the class scores of shape (N, C),
         # and keep what the backward pass needs (nnkit/layer_utils.py has an affine-ReLU
@@ -213,8 +212,6 @@ class FullyConnectedNet:
           faster; use float64 for numeric gradient checks.
         - seed: If not None, dropout draws the same masks on every call (for gradient
           checks). It does not affect the initial weights, which come from np.random.
-
-        It must not modify its inputs (hidden_dims is only read).
         """
         self.init_args = _fully_connected_init_args(
             hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
@@ -273,7 +270,8 @@ class FullyConnectedNet:
           (softmax data loss plus regularization) and a dictionary with the same keys
           as self.params holding the gradient of the loss with respect to each one.
 
-        It must not modify its inputs (X, y) or the arrays in self.params.
+        It reads X, y and the arrays of self.params without changing them: the Solver, not
+        loss, updates the parameters from grads.
         """
         X = np.asarray(X, dtype=self.dtype)
         mode = "test" if y is None else "train"
