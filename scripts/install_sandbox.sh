@@ -4,25 +4,10 @@
 # Without it grading still works, but student code runs with the grader's rights and the
 # grader says so loudly; this script then explains how to install it and exits 0.
 set -euo pipefail
+. "$(dirname "$0")/apt_install.sh"
 
 if command -v bwrap >/dev/null 2>&1; then
     exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_sandbox: no apt-get here; install bubblewrap with your package manager" \
-         "(e.g. 'dnf install bubblewrap') so that student code runs sandboxed" >&2
-    exit 0
-fi
-if [ "$(id -u)" -eq 0 ]; then
-    sudo=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo=(sudo -n)
-else
-    echo "install_sandbox: bubblewrap is missing and installing it needs root:" \
-         "run 'sudo apt-get install bubblewrap' so that student code runs sandboxed" >&2
-    exit 0
-fi
-echo "Installing bubblewrap (the sandbox for student code) ..."
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq bubblewrap >/dev/null
+apt_install install_sandbox "so that student code runs sandboxed" bubblewrap || exit 0
 bwrap --version
