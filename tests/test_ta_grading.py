@@ -16,7 +16,7 @@ goes:
    `autograder import-scores`);
 4. `autograder export` and `autograder feedback`.
 
-Chromium and chromedriver are Debian's (`make setup` installs them: scripts/install_browser.sh).
+Chromium and chromedriver are Debian's (`make test` installs them: scripts/install_browser.sh).
 """
 import csv
 import html
