@@ -62,6 +62,16 @@ def processes_under(folder: Path) -> list[str]:
     return found
 
 
+def still_running_under(folder: Path, grace: float = 10.0) -> list[str]:
+    """processes_under(folder) that have not ended `grace` seconds after the command did:
+    the multiprocessing resource tracker the command started ends by itself once it reads
+    that the command is gone, a moment later."""
+    deadline = time.monotonic() + grace
+    while (found := processes_under(folder)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
 def records_of(paths: OutputPaths) -> dict[str, str]:
     """Each graded student's progress record (it says when the entry was graded)."""
     return {record.stem: record.read_text() for record in (paths.progress / "entries").glob("*.json")}
@@ -95,7 +105,7 @@ def test_an_interrupted_batch_run_again_grades_every_entry_once(tmp_path, datase
     graded_first = records_of(paths)
     assert int(interrupted[1]) == len(graded_first) in (1, 2)
     assert int(interrupted[2]) == 3 - len(graded_first)
-    assert not processes_under(scratch), "left running after the interruption"
+    assert not still_running_under(scratch), "left running after the interruption"
 
     # --- 2. a TA scores a written answer of a student graded before the interruption ------
     student = sorted(graded_first)[0]
