@@ -44,8 +44,11 @@ from autograder.grading.time_limits import KERNEL_START, cell_times_path  # noqa
 # commented out before execution, and a skipped test cell gets no automatic score but a
 # manual-grade flag, so nobody earns points for a check that did not run. Execute becomes
 # ExecuteWithinLimits: a cell that hangs, ends its kernel or floods its output fails alone,
-# and a notebook whose time budget runs out keeps every score reached
-# (see autograder/grading/preprocessors.py and execute.py).
+# and a notebook whose time budget runs out keeps every score reached. After the scores are
+# saved, RequireHiddenVerdicts withholds the points of every test cell whose hidden check
+# (run outside the kernel, where the student cannot fake it) did not pass, and
+# NeutraliseActiveContent strips what could run in a TA's browser from the graded copy
+# (see autograder/grading/preprocessors.py, execute.py and active_content.py).
 c.Autograde.autograde_preprocessors = autograde_pipeline()
 # Each cell's time limit follows the reference's own time for it, which `autograder release`
 # measures into a file next to the manifest (autograder/grading/time_limits.py has the rules).
