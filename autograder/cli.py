@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument("--out", type=Path, required=True, metavar="OUT",
                               help="output folder (created; outside DOWNLOAD)")
     _add_workers_option(grade_parser)
+    grade_parser.add_argument(
+        "--cluster", metavar="ADDRESS", default=None,
+        help="grade on the workers of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786, "
+             "instead of local processes (--workers is then ignored); each worker needs the "
+             "kit installed with the same pinned versions, bubblewrap and the datasets "
+             "(README: Grading on a cluster)")
     _add_root_option(grade_parser)
     grade_parser.add_argument(
         "--cell-timeout", type=_positive_float, default=Limits.cell_floor, metavar="SECONDS",
@@ -332,7 +338,8 @@ def _grade(root: Path, manifest, args, database: GradebookDatabase | None) -> in
     with Interruptions() as interruptions:
         graded = grade_folder(root, manifest, args.submissions, args.out, workers=args.workers,
                               limits=limits, intake=intake, only=args.only, database=database,
-                              regrade_all=args.regrade_all, interruptions=interruptions)
+                              regrade_all=args.regrade_all, interruptions=interruptions,
+                              cluster=args.cluster)
     _print_graded(graded, manifest.id)
     return 0
 

@@ -27,7 +27,8 @@ from autograder.grading.active_content import NeutraliseActiveContent
 from autograder.grading.batch import grade_folder
 from autograder.grading.check import score_problems
 from autograder.grading.data_cache import ensure_data_cache
-from autograder.grading.course import make_course_template, nbgrader_env
+from autograder.grading.bundle import build_bundle
+from autograder.grading.course import nbgrader_env
 from autograder.grading.execute import (KERNEL_DIED_ERROR, NOT_RUN_ERROR, TIMEOUT_ERROR,
                                         ExecuteWithinLimits)
 from autograder.grading.preprocessors import (
@@ -41,8 +42,9 @@ from autograder.grading.samples import PARTIALS, Sample, build_samples, write_zi
 from autograder.grading.samples import _reverted_module
 from autograder.grading.deadlines import TIME_UNKNOWN, assess
 from autograder.grading.intake import read_download
-from autograder.grading.submissions import SubmissionError, unpack
-from autograder.grading.task import CellResult, GradingResult, GradingTask, grade_submission
+from autograder.grading.submissions import SubmissionError, read_handed_in, unpack
+from autograder.grading.task import (CellResult, GradingResult, GradingTask, grade_submission,
+                                     graded_files)
 from autograder.grading.time_limits import (KERNEL_START, NOTEBOOK_OVERHEAD, CellTimes,
                                             MeasuredCell, NotebookLimits, NotebookTimes, backstop,
                                             source_digest)
@@ -230,10 +232,11 @@ def test_a_hanging_cell_is_stopped_and_the_notebook_graded_with_nothing_left_run
                               if cell.cell_type == "code")
     first_code.source = "while True:\n    pass"
     make_zip(tmp_path / "subs" / "hangs.zip", {"Dropout.ipynb": nbformat.writes(notebook).encode()})
-    template = make_course_template(REPO, MANIFEST, tmp_path / "template")
-    task = GradingTask(entries(tmp_path / "subs")[0], MANIFEST, template, tmp_path / "task",
-                       datasets_dir, REPO, assess(None, MANIFEST.due, MANIFEST.late_policy))
-    result = grade_submission(task)
+    bundle = build_bundle(REPO, MANIFEST, tmp_path / "template")
+    entry = entries(tmp_path / "subs")[0]
+    task = GradingTask(entry, read_handed_in(entry, MANIFEST), bundle.digest, datasets_dir,
+                       assess(None, MANIFEST.due, MANIFEST.late_policy))
+    result = grade_submission(task, bundle.unpacked(tmp_path / "bundles"), tmp_path / "task")
     assert result.graded and f"timed out in Dropout.ipynb cell {number}" in result.status
     left = [process.info for process in psutil.process_iter(["pid", "cwd", "cmdline"])
             if str(tmp_path) in (process.info["cwd"] or "")
@@ -672,7 +675,8 @@ def test_only_the_manifests_files_and_nbgraders_travel_into_out(tmp_path):
                  "filler.bin", "nnkit/solver.py", "nnkit/__pycache__/layers.pyc"):
         (autograded / name).parent.mkdir(parents=True, exist_ok=True)
         (autograded / name).write_text("x")
-    result = GradingResult("ann", "ann.zip", "ok", autograded_dir=autograded)
+    result = GradingResult("ann", "ann.zip", "ok",
+                           autograded_files=graded_files(autograded, MANIFEST))
     paths = OutputPaths(tmp_path / "out")
     copy_student_files(paths, MANIFEST, result)
     folder = paths.autograded / "ann" / "fcnet"

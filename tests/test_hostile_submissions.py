@@ -25,7 +25,8 @@ from nbgrader.api import Gradebook
 
 from autograder import sandbox
 from autograder.cli import main as autograder_main
-from autograder.grading.records import NBGRADER_FILES, read_csv
+from autograder.grading.records import read_csv
+from autograder.grading.task import NBGRADER_FILES
 from autograder.sandbox import PLACE_BYTES, SANDBOX_TASKS
 from corpus.build_corpus import (CASES, DISK_FILLED, FC_TESTS, FILLER_PREFIX, GRADER_SECRET_NAME,
                                  MANIFEST, NAME_PATTERN, NOTEBOOK, STARTED_PROCESSES,

@@ -41,6 +41,9 @@ from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parents[2]
 VERDICTS_ENV = "NNKIT_HIDDEN_VERDICTS"
+# The folder of the reference solution the checks compare with (the assignment's source
+# folder, holding nnkit/); without it, the course's source/fcnet next to this package.
+REFERENCE_ENV = "NNKIT_REFERENCE_DIR"
 # Seconds a cell waits for its verdict: the grader runs the checks while the notebooks run.
 VERDICTS_WAIT_ENV = "NNKIT_HIDDEN_VERDICTS_WAIT"
 DEFAULT_VERDICTS_WAIT_SECONDS = 1800.0

@@ -6,9 +6,12 @@
 
 1. read the download (a folder, or a bulk zip unpacked into scratch) to one entry per
    student (intake/), and work out each one's lateness (deadlines.py);
-2. build one scratch course template and register the assignment in the gradebook
+2. build the assignment bundle (the scratch course template every task is graded in:
+   bundle.py) and register the assignment in the gradebook
    (OUT/gradebook.db, or the PostgreSQL database of --db, which OUT then records);
-3. run one GradingTask per entry not graded yet (progress.py), in `workers` local processes;
+3. run one GradingTask per entry not graded yet (progress.py), each carrying its
+   submission's files and naming the assignment bundle (bundle.py), in `workers` local
+   processes or on a Dask cluster (executors.py), saying the pace as results arrive;
 4. in this process, serially, as results arrive: record each in the gradebook and the CSV
    files, copy its feedback and autograded files, and then record it as graded; at the end
    rewrite the CSV files from every entry's result and write the report.
@@ -18,11 +21,9 @@ The download is only read; all scratch work happens in a temporary folder.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import shutil
 import tempfile
 import zoneinfo
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,21 +34,24 @@ from ..checks.student_process import probe_timeout
 from ..manifest import Manifest
 from . import time_limits
 from .class_grades import read_class_grades
-from .course import GRADEBOOK_FILE, data_folder, make_course_template, register_assignment
+from .bundle import build_bundle
+from .course import GRADEBOOK_FILE, data_folder, register_assignment
 from .data_cache import DataCacheError, ensure_data_cache
 from .deadlines import Lateness, TimesFileError, assess, read_student_times
 from .gradebook import GradebookDatabase, open_gradebook
 from .graded_course import make_course_root
 from .hidden import checks_budget
 from .intake import IntakeError, compile_name_pattern, open_download, read_download
-from .interruption import Interruptions, stopped_when_left, worker_started
+from .executors import DaskExecutor, LocalExecutor
+from .interruption import Interruptions
 from .kernel import KERNEL_MEMORY_BYTES
 from .output_cap import CELL_LIMIT, NOTEBOOK_LIMIT
+from .pace import Pace
 from .progress import Progress, Regrade, entry_key, grader_digest, submitted_students
 from .records import OutputPaths, copy_student_files, record_in_gradebook, write_csvs
 from .report import save_isolation, write_report
-from .submissions import Entry
-from .task import GradingResult, GradingTask, Limits, grade_submission, unexpected_failure
+from .submissions import Entry, read_handed_in
+from .task import GradingResult, GradingTask, Limits
 from .time_limits import cell_times_path
 
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
@@ -109,14 +113,15 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
                  intake: IntakeOptions = IntakeOptions(), only: list[str] | None = None,
                  database: GradebookDatabase | None = None,
                  regrade_all: bool = False, interruptions: Interruptions | None = None,
-                 say=print) -> Graded:
+                 cluster: str | None = None, say=print) -> Graded:
     """Grade every submission of the download `submissions` (a folder or a bulk zip) into
     `out`; `intake` says how to read it and its deadlines. Entries graded into `out` before
     and unchanged since are not graded again, unless regrade_all. only: grade (again) just
     these students (their ids as grading names them); everyone else's rows, files and TA
     scores in `out` stay. database: a PostgreSQL gradebook (--db); None: the one `out`
     records, else SQLite in `out`. interruptions: counts how far the run got (for its
-    caller's sentence when it is interrupted)."""
+    caller's sentence when it is interrupted). cluster: the address of a Dask scheduler
+    to grade on (tcp://host:port) instead of `workers` local processes."""
     interruptions = interruptions or Interruptions()
     data_dir = data_folder(course_root)
     validate_inputs(submissions, out, data_dir, intake, cell_times_path(manifest))
@@ -162,7 +167,8 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
         save_isolation(paths, isolation, in_force)
         say(f"Preparing a scratch course for {manifest.id} and registering it in "
             f"{paths.database} ...")
-        template = make_course_template(course_root, manifest, scratch / "template")
+        bundle = build_bundle(course_root, manifest, scratch / "template")
+        template = scratch / "template"
         if paths.database.is_sqlite and not paths.gradebook.exists():
             # A new gradebook is the template's, which has the assignment registered.
             shutil.copy2(template / GRADEBOOK_FILE, paths.gradebook)
@@ -182,12 +188,15 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
         interruptions.planned(len(entries), len(plan.done))
         for line in plan.describe():
             say(line)
-        tasks = [GradingTask(entry, manifest, template, scratch / "tasks" / entry.student_id,
-                             data_dir, course_root.resolve(), lateness[entry.student_id], limits)
-                 for entry in plan.to_grade]
-        say(f"Grading {len(tasks)} submission(s) from {submissions} with {workers} worker(s) ...")
-        results = dict(plan.done)
-        with closing(run_tasks(tasks, workers)) as finished:
+        # Made as the executor asks for them: each holds its submission's files.
+        tasks = (GradingTask(entry, read_handed_in(entry, manifest), bundle.digest, data_dir,
+                             lateness[entry.student_id], limits) for entry in plan.to_grade)
+        executor = (DaskExecutor(cluster, say) if cluster is not None
+                    else LocalExecutor(workers, scratch))
+        say(f"Grading {len(plan.to_grade)} submission(s) from {submissions} with "
+            f"{executor.describe()} ...")
+        results, pace = dict(plan.done), Pace(len(plan.to_grade))
+        with closing(executor.results(tasks, bundle)) as finished:
             for result in finished:
                 # Recorded in full as each task returns (its scratch files are still there),
                 # by this one process: no two writers ever touch the gradebook or the output
@@ -200,8 +209,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
                     progress.save(result, keys[result.student_id])
                     results[result.student_id] = result
                     say(f"  {result.student_id}: {_points(result.score)} points in "
-                        f"{result.seconds:.0f} s ({result.status})")
-                shutil.rmtree(scratch / "tasks" / result.student_id, ignore_errors=True)
+                        f"{result.seconds:.0f} s ({result.status}) {pace.one_more()}")
         # Rewritten from every entry's recorded result: the files of a run that was
         # interrupted and continued are those of a run that was not.
         write_csvs(paths, list(results.values()), max_score)
@@ -302,24 +310,6 @@ def limits_in_force(limits: Limits) -> list[sandbox.Limit]:
                       "checks' student code (RLIMIT_AS, set before student code starts)"),
         *sandbox.limits(),
     ]
-
-
-def run_tasks(tasks: list[GradingTask], workers: int):
-    """Yield the result of every task as it finishes; a task that crashes yields a failed
-    result instead of stopping the batch. Closing the generator (or an exception while it
-    waits) stops the running tasks and everything they started."""
-    # "spawn": each worker starts from a fresh interpreter, as a cluster node would, so the
-    # tasks can rely on nothing but what they carry. One worker is a process too: an
-    # interruption stops it like any other (interruption.py).
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=worker_started) as pool, stopped_when_left(pool):
-        futures = {pool.submit(grade_submission, task): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as error:  # a bug, or a worker killed (e.g. out of memory)
-                yield unexpected_failure(futures[future], error)
 
 
 def autograded_max_score(db_url: str, assignment: str) -> float:

@@ -2,13 +2,17 @@
 
 Every submission is graded in a course folder of its own, copied from one template:
 
-    <template>/nbgrader_config.py   loads the course's nbgrader_config.py (all grading
-                                    settings), with the root moved to this folder
+    <template>/nbgrader_config.py   loads the copy of the course's nbgrader_config.py
+                                    beside it (all grading settings), with the root moved
+                                    to this folder
     <template>/source/<id>/         a snapshot of the instructor's source/<id>
+    <template>/release/<id>/        the release's notebooks (metadata.py matches against them)
+    <template>/assignments/<id>/    the manifest and the reference's cell times
     <template>/gradebook.db         the assignment registered by `nbgrader generate_assignment`
 
-so a grading task needs nothing but that folder and the submission, and no two tasks ever
-share a gradebook (SQLite allows one writer at a time).
+so a grading task needs nothing but that folder (shipped to workers as bundle.py's bundle)
+and the submission, and no two tasks ever share a gradebook (SQLite allows one writer at a
+time). The course's config finds the manifests next to itself, so its copy finds these.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from ..manifest import Manifest
+from .time_limits import cell_times_path
 
 CONFIG_FILE = "nbgrader_config.py"
 GRADEBOOK_FILE = "gradebook.db"
@@ -36,13 +41,12 @@ _CONFIG_TEMPLATE = '''\
 """Scratch course folder for grading: the course's settings, with the root moved here."""
 import os
 
-COURSE_CONFIG = {course_config!r}
-if not os.path.isfile(COURSE_CONFIG):
-    raise FileNotFoundError(f"{{COURSE_CONFIG}} not found: the grading settings live there")
-load_subconfig(COURSE_CONFIG)  # noqa: F821 (provided by traitlets)
+HERE = os.path.dirname(os.path.abspath(__file__))
+load_subconfig(os.path.join(HERE, {course_config!r}))  # noqa: F821 (provided by traitlets)
 c = get_config()  # noqa: F821
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = HERE
 '''
+COURSE_CONFIG_COPY = "course_nbgrader_config.py"
 
 
 class NbgraderError(RuntimeError):
@@ -126,8 +130,18 @@ def make_course_template(course_root: Path, manifest: Manifest, template: Path,
     template.mkdir(parents=True)
     shutil.copytree(course_root / "source" / manifest.id, template / "source" / manifest.id,
                     ignore=shutil.ignore_patterns(*manifest.local_only_patterns))
+    for name in manifest.notebooks:
+        (template / "release" / manifest.id).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(course_root / "release" / manifest.id / name,
+                     template / "release" / manifest.id / name)
+    assignment = template / "assignments" / manifest.id
+    assignment.mkdir(parents=True)
+    for facts in (manifest.path, cell_times_path(manifest)):
+        if facts.is_file():
+            shutil.copy2(facts, assignment / facts.name)
+    shutil.copy2(course_config, template / COURSE_CONFIG_COPY)
     (template / CONFIG_FILE).write_text(
-        _CONFIG_TEMPLATE.format(course_config=str(course_config.resolve())), encoding="utf-8")
+        _CONFIG_TEMPLATE.format(course_config=COURSE_CONFIG_COPY), encoding="utf-8")
     register_assignment(template, manifest.id, f"sqlite:///{template / GRADEBOOK_FILE}", timeout)
     return template
 

@@ -23,9 +23,11 @@ GRADER_NAMES = ("autograder", "nbgrader", "answer_checks", "gradebook", "source/
                 "hidden_verdicts", "verdicts.json")
 
 
-def flag_grader_access(folder: Path, manifest: Manifest, course_root: Path) -> dict[str, str]:
-    """{module path: why} for the student modules in `folder` that reach for the grader."""
-    names = GRADER_NAMES + (str(course_root.resolve()),)
+def flag_grader_access(folder: Path, manifest: Manifest, course_files: Path) -> dict[str, str]:
+    """{module path: why} for the student modules in `folder` that reach for the grader.
+    course_files: where the course's files are where the checks run (the assignment
+    bundle's folder: the reference solution, the settings)."""
+    names = GRADER_NAMES + (str(course_files.resolve()),)
     flags = {}
     for module in manifest.student_modules:
         path = folder / module

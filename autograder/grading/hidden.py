@@ -2,7 +2,7 @@
 
     checked = assemble_checked_folder(submitted, source, manifest, scratch / "checked")
     checks = HiddenChecks(checked, scratch / "verdicts" / "verdicts.json", data_dir,
-                          course_root, probe_timeout, flags)
+                          reference, probe_timeout, flags)
     ... nbgrader autograde ...
     verdicts = checks.result()
 
@@ -32,6 +32,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..checks import REFERENCE_ENV
 from ..checks.catalog import CHECKS
 from ..checks.student_process import START_SECONDS, TIMEOUT_ENV as PROBE_TIMEOUT_ENV
 from ..checks.student_process import probe_timeout as default_probe_timeout
@@ -74,19 +75,22 @@ class HiddenChecks:
     - verdicts_file: Where to write {"complete": bool, "verdicts": {grade_id: verdict}},
       rewritten as each verdict arrives (complete, maybe with verdicts missing, when the
       checks end or cannot run, so that nobody waits for it forever).
-    - flags: {module path: why it is flagged} (flags.py); checks that ran a flagged module fail.
+    - reference: The assignment's source folder (the reference nnkit), from its bundle.
+    - flags: {module path: why it is flagged} (flags.py); checks that run a flagged module fail.
     - probe_timeout: Seconds for one check's run of the student's code (None: the checks'
       default); all checks together get checks_budget() of it.
     """
 
-    def __init__(self, checked: Path, verdicts_file: Path, data_dir: Path, course_root: Path,
+    def __init__(self, checked: Path, verdicts_file: Path, data_dir: Path, reference: Path,
                  probe_timeout: float | None = None, flags: dict[str, str] | None = None):
         self._command = [sys.executable, "-m", "autograder.checks", "--all", "--submission",
                          str(checked)]
-        self._env = nbgrader_env({"NNKIT_DATA_DIR": str(data_dir)})
+        self._env = nbgrader_env({"NNKIT_DATA_DIR": str(data_dir), REFERENCE_ENV: str(reference)})
         if probe_timeout is not None:
             self._env[PROBE_TIMEOUT_ENV] = str(probe_timeout)
-        self._course_root, self._timeout = course_root, checks_budget(probe_timeout)
+        # The grader process runs beside the submission, in the task's scratch folder, so
+        # that nothing is imported from a working folder but the installed kit.
+        self._folder, self._timeout = checked.parent, checks_budget(probe_timeout)
         self._verdicts_file, self._flags = verdicts_file, flags or {}
         self._verdicts, self._error = {}, None
         self.not_run = []  # checks the budget stopped before they had a verdict
@@ -114,7 +118,7 @@ class HiddenChecks:
     def _check(self) -> None:
         """Run the grader process, recording each verdict as it arrives."""
         with tempfile.TemporaryFile("w+") as stderr:
-            process = subprocess.Popen(self._command, cwd=self._course_root, env=self._env,
+            process = subprocess.Popen(self._command, cwd=self._folder, env=self._env,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=stderr, text=True)
             expired = threading.Event()

@@ -42,8 +42,6 @@ from .task import GradingResult
 # sentence. See deadlines.py.
 GRADES_FIELDS = ("student_id", "name", "score", "max_score", "submitted_at", "due", "late",
                  "late_hours", "late_penalty", "status")
-# What nbgrader itself writes next to the autograded notebooks (the submission's time).
-NBGRADER_FILES = ("timestamp.txt",)
 SCORES_FIELDS = ("student_id", "notebook", "grade_id", "score", "max_score", "message")
 
 
@@ -189,24 +187,17 @@ def _lateness_columns(lateness: Lateness | None) -> dict[str, str]:
 
 
 def copy_student_files(paths: OutputPaths, manifest: Manifest, result: GradingResult) -> None:
-    """Replace the student's autograded folder and feedback pages with this result's. Of the
-    autograded folder only the graded notebooks, the files the manifest names and
-    nbgrader's own travel: nothing else grading left in the scratch folder."""
+    """Replace the student's autograded folder and feedback pages with this result's files
+    (task.graded_files chose them; they arrive as bytes, from wherever the task ran)."""
     for folder in (paths.autograded / result.student_id, paths.feedback / result.student_id):
         if folder.exists():
             shutil.rmtree(folder)
-    if result.autograded_dir is not None:
-        destination = paths.autograded / result.student_id / manifest.id
-        for name in (*manifest.notebooks, *manifest.student_modules, *manifest.artifacts,
-                     *NBGRADER_FILES):
-            if (result.autograded_dir / name).is_file():
-                (destination / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(result.autograded_dir / name, destination / name)
-    if result.feedback_files:
-        destination = paths.feedback / result.student_id / manifest.id
-        destination.mkdir(parents=True)
-        for file in result.feedback_files:
-            shutil.copy2(file, destination / file.name)
+    for folder, files in ((paths.autograded, result.autograded_files),
+                          (paths.feedback, result.feedback_files)):
+        for name, data in files.items():
+            destination = folder / result.student_id / manifest.id / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(data)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

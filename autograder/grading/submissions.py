@@ -2,6 +2,8 @@
 
     entry = Entry("123456", (Source(Path("dl/doejane_123456_789_fcnet_submission.zip")),))
     unpacked = unpack(entry, manifest, target)      # only the files the manifest names
+    handed_in = read_handed_in(entry, manifest)     # the same, as bytes a task carries
+    unpacked = handed_in.write(target)              # ... wherever it runs
 
 Which entries a download holds, and when each was handed in, is read by `intake` (one
 reader per LMS layout). An entry's sources are the files and folders of the download that
@@ -86,9 +88,41 @@ class Unpacked:
     notes: list[str] = field(default_factory=list)    # unsafe members, unreadable notebooks
 
 
+@dataclass(frozen=True)
+class HandedIn:
+    """The files of a submission the manifest names, read from the download: what a grading
+    task carries to the worker, which has no access to the download."""
+    files: dict[str, bytes]           # manifest path: contents
+    unpacked: Unpacked                # which were found, which are missing, and notes
+    problem: str | None = None        # why nothing of it can be read
+
+    def write(self, target: Path) -> Unpacked:
+        """Write the files under target (created); raise SubmissionError for a problem."""
+        if self.problem is not None:
+            raise SubmissionError(self.problem)
+        for path, data in self.files.items():
+            destination = target / path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(data)
+        target.mkdir(parents=True, exist_ok=True)
+        return self.unpacked
+
+
+def read_handed_in(entry: Entry, manifest: Manifest) -> HandedIn:
+    """The handed-in files of `entry` (never raises: a problem is in the result)."""
+    try:
+        return _read_wanted(entry, manifest)
+    except SubmissionError as error:
+        return HandedIn({}, Unpacked(), str(error))
+
+
 def unpack(entry: Entry, manifest: Manifest, target: Path) -> Unpacked:
     """Write the handed-in files of `entry` under target (created); raise SubmissionError
     when nothing of it can be read."""
+    return _read_wanted(entry, manifest).write(target)
+
+
+def _read_wanted(entry: Entry, manifest: Manifest) -> HandedIn:
     if entry.problem is not None:
         raise SubmissionError(entry.problem)
     if not entry.sources:
@@ -104,7 +138,7 @@ def unpack(entry: Entry, manifest: Manifest, target: Path) -> Unpacked:
             raise SubmissionError(failures[0][1] if only else
                                   f"{failures[0][0]} is {failures[0][1]}")
         notes += [f"skipped {origin}: {why}" for origin, why in failures]
-        return _write_wanted(_choose(files, wanted, notes), notes, wanted, target)
+        return _take_wanted(_choose(files, wanted, notes), notes, wanted)
 
 
 @dataclass(frozen=True)
@@ -198,11 +232,9 @@ def _content(file: _File) -> bytes | None:
         return None
 
 
-def _write_wanted(files: dict, notes: list[str], wanted: tuple[str, ...],
-                  target: Path) -> Unpacked:
-    """Write each handed-in file of `files` ({manifest path: reader}) to its path."""
-    unpacked = Unpacked(notes=notes)
-    target.mkdir(parents=True, exist_ok=True)
+def _take_wanted(files: dict, notes: list[str], wanted: tuple[str, ...]) -> HandedIn:
+    """Read each handed-in file of `files` ({manifest path: reader})."""
+    unpacked, taken = Unpacked(notes=notes), {}
     for path in wanted:
         if path not in files:
             unpacked.missing.append(path)
@@ -217,11 +249,9 @@ def _write_wanted(files: dict, notes: list[str], wanted: tuple[str, ...],
             unpacked.notes.append(f"{path} is not a readable notebook: graded as missing")
             unpacked.missing.append(path)
             continue
-        destination = target / path
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(data)
+        taken[path] = data
         unpacked.present.append(path)
-    return unpacked
+    return HandedIn(taken, unpacked)
 
 
 class _Unreadable(Exception):

@@ -1,23 +1,27 @@
 """Grading one submission: a self-contained task with plain, picklable input and output.
 
-    result = grade_submission(GradingTask(entry, manifest, course_template, scratch, ...))
+    task = GradingTask(entry, read_handed_in(entry, manifest), bundle.digest, data_dir, ...)
+    result = grade_submission(task, bundle.unpacked(cache), scratch)
 
-The task copies the course template into its own scratch folder, unpacks the submission
-into submitted/<student>/<id>/, runs the hidden checks once outside any kernel (hidden.py),
+The task carries the submission's files (bytes) and names the assignment bundle
+(bundle.py: the course template, with the reference, the release notebooks, the manifest
+and cell times), which the worker has unpacked; it copies that into its own scratch folder,
+writes the submission into submitted/<student>/<id>/, runs the hidden checks once outside any kernel (hidden.py),
 then `nbgrader autograde` with kernels confined to the submission (kernel.py), each cell
 and notebook within its time limits (execute.py, time_limits.py), and `nbgrader
 generate_feedback` (each a subprocess with a last-resort wall-clock limit), and returns a
 GradingResult: the score of every graded cell, a status (saying what a limit stopped, and
-why), and where the feedback and autograded files are. It writes nothing outside its
-scratch folder and never raises for a bad submission, so any executor (local processes
-today, a cluster later) can run it; the caller records the results.
+why), and the feedback and autograded files as bytes. It reads nothing of the course
+checkout, writes nothing outside its scratch folder and never raises for a bad submission,
+so any executor (local processes, a Dask cluster: executors.py) can run it; the caller
+records the results.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -27,6 +31,7 @@ from nbgrader.api import Gradebook
 from ..manifest import Manifest
 from .course import (GRADEBOOK_FILE, Finished, NbgraderError, last_error, nbgrader_env,
                      run_nbgrader)
+from .bundle import bundled_manifest
 from .deadlines import Lateness
 from .execute import ExecuteWithinLimits
 from .execution_log import status_notes
@@ -35,7 +40,7 @@ from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder, c
 from .kernel import kernel_for_submission
 from .metadata import recover_metadata
 from .preprocessors import withhold_points
-from .submissions import Entry, SubmissionError, unpack
+from .submissions import Entry, HandedIn, SubmissionError
 from .time_limits import CELL_FLOOR, CellTimes, backstop, cell_times_path
 
 OK = "ok"
@@ -43,6 +48,8 @@ FAILED = "failed"
 _MESSAGE_LENGTH = 200
 NBGRADER_TIME = "%Y-%m-%d %H:%M:%S.%f %Z"  # how nbgrader writes timestamp.txt
 FEEDBACK_TIMEOUT = 300.0  # seconds for generate_feedback (renders HTML; runs no student code)
+# What nbgrader itself writes next to the autograded notebooks (the submission's time).
+NBGRADER_FILES = ("timestamp.txt",)
 
 
 @dataclass(frozen=True)
@@ -57,11 +64,9 @@ class Limits:
 @dataclass(frozen=True)
 class GradingTask:
     entry: Entry
-    manifest: Manifest
-    course_template: Path   # made by course.make_course_template; only read
-    scratch: Path           # this task's own folder (must not exist yet)
+    handed_in: HandedIn     # the submission's files (submissions.read_handed_in)
+    bundle: str             # digest of the assignment bundle it is graded with (bundle.py)
     data_dir: Path          # the datasets folder the notebooks load (NNKIT_DATA_DIR)
-    course_root: Path       # the course whose `autograder` package runs the hidden checks
     lateness: Lateness      # when it was handed in and due, and what lateness costs
     limits: Limits = Limits()
 
@@ -83,8 +88,10 @@ class GradingResult:
     status: str                             # "ok", "ok, but: ...", or "failed: ..."
     cells: tuple[CellResult, ...] = ()      # empty when the submission could not be graded
     timestamp: str | None = None            # as written to timestamp.txt
-    autograded_dir: Path | None = None      # autograded notebooks and modules (in scratch)
-    feedback_files: tuple[Path, ...] = ()   # one HTML page per notebook (in scratch)
+    # {path in autograded/<student>/<id>/: bytes}: the graded notebooks, the files the
+    # manifest names and nbgrader's own (nothing else grading left in scratch)
+    autograded_files: dict[str, bytes] = field(default_factory=dict)
+    feedback_files: dict[str, bytes] = field(default_factory=dict)  # one HTML page per notebook
     seconds: float = 0.0
     name: str = ""                          # the LMS's display name of the student
     lateness: Lateness | None = None        # when handed in and due; what lateness costs
@@ -105,10 +112,14 @@ class GradingResult:
         return sum(cell.score or 0.0 for cell in self.tests)
 
 
-def grade_submission(task: GradingTask) -> GradingResult:
-    """Grade one submission; every problem ends up in the result's status, never raised."""
+def grade_submission(task: GradingTask, bundle: Path, scratch: Path) -> GradingResult:
+    """Grade one submission with the unpacked assignment bundle `bundle`, in `scratch` (its
+    own folder, which must not exist yet); every problem ends up in the result's status,
+    never raised."""
     started = time.perf_counter()
-    entry, assignment = task.entry, task.manifest.id
+    entry = task.entry
+    manifest = bundled_manifest(bundle, bundle_assignment(bundle))
+    assignment = manifest.id
     # Things the instructor should know, even when all went well.
     notes = [*entry.notes, *filter(None, [task.lateness.note])]
 
@@ -117,39 +128,40 @@ def grade_submission(task: GradingTask) -> GradingResult:
                              seconds=time.perf_counter() - started, name=entry.name,
                              lateness=task.lateness, **details)
 
-    course = task.scratch / "course"
-    shutil.copytree(task.course_template, course)
+    course = scratch / "course"
+    shutil.copytree(bundle, course)
     submitted = course / "submitted" / entry.student_id / assignment
     try:
-        unpacked = unpack(entry, task.manifest, submitted)
+        unpacked = task.handed_in.write(submitted)
     except SubmissionError as error:
         return failed(str(error))
     notes += unpacked.notes
     if not any(path.endswith(".ipynb") for path in unpacked.present):
         return failed("none of the assignment's notebooks is in it (expected "
-                      f"{', '.join(task.manifest.notebooks)})")
+                      f"{', '.join(manifest.notebooks)})")
     if unpacked.missing:
         notes.append(f"missing {', '.join(unpacked.missing)}")
-    release = task.course_root / "release" / assignment
+    release = bundle / "release" / assignment
     notes += filter(None, (recover_metadata(submitted / name, release / name)
-                           for name in task.manifest.notebooks if (submitted / name).is_file()))
+                           for name in manifest.notebooks if (submitted / name).is_file()))
     timestamp = None  # unknown: nbgrader's gradebook gets no time either
     if task.lateness.submitted_at is not None:
         timestamp = task.lateness.submitted_at.strftime(NBGRADER_TIME)
         (submitted / "timestamp.txt").write_text(timestamp + "\n", encoding="utf-8")
 
-    checked = assemble_checked_folder(submitted, course / "source" / assignment, task.manifest,
-                                      task.scratch / "checked")
-    flags = flag_grader_access(checked, task.manifest, task.course_root)
+    reference = bundle / "source" / assignment
+    checked = assemble_checked_folder(submitted, reference, manifest, scratch / "checked")
+    flags = flag_grader_access(checked, manifest, bundle)
     notes += [f"flagged: {module} {why}" for module, why in flags.items()]
-    (task.scratch / "verdicts").mkdir()
-    verdicts_file = task.scratch / "verdicts" / "verdicts.json"
-    checks = HiddenChecks(checked, verdicts_file, task.data_dir, task.course_root,
-                          task.limits.probe, flags)
+    (scratch / "verdicts").mkdir()
+    verdicts_file = scratch / "verdicts" / "verdicts.json"
+    checks = HiddenChecks(checked, verdicts_file, task.data_dir, reference, task.limits.probe,
+                          flags)
     autograded = course / "autograded" / entry.student_id / assignment
-    execution_log = task.scratch / "execution_log.json"
+    execution_log = scratch / "execution_log.json"
     try:
-        finished = _autograde(task, course, autograded, verdicts_file, execution_log)
+        finished = _autograde(task, manifest, course, scratch, autograded, verdicts_file,
+                              execution_log)
         problem = (None if finished.returncode == 0 and autograded.is_dir()
                    else f"nbgrader autograde: {last_error(finished.log)}")
     except NbgraderError as error:
@@ -163,8 +175,8 @@ def grade_submission(task: GradingTask) -> GradingResult:
     # Again, from the verdicts in memory: without a sandbox the student's code could have
     # rewritten the verdicts file that nbgrader's RequireHiddenVerdicts step read.
     withhold_points(f"sqlite:///{course / GRADEBOOK_FILE}", assignment, entry.student_id,
-                    graded_test_cells(course / "source" / assignment, task.manifest), verdicts)
-    cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", task.manifest,
+                    graded_test_cells(course / "source" / assignment, manifest), verdicts)
+    cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", manifest,
                               entry.student_id, autograded, verdicts)
     notes += status_notes(execution_log)
     if checks.not_run:
@@ -179,28 +191,41 @@ def grade_submission(task: GradingTask) -> GradingResult:
             notes.append(f"no feedback: {last_error(finished.log)}")
     except NbgraderError as error:
         notes.append(f"no feedback: {error}")
-    feedback_files = tuple(sorted((course / "feedback" / entry.student_id / assignment)
-                                  .glob("*.html")))
-    return GradingResult(entry.student_id, entry.label, _status(notes), tuple(cells),
-                         timestamp, autograded, feedback_files, time.perf_counter() - started,
-                         entry.name, task.lateness)
+    feedback = course / "feedback" / entry.student_id / assignment
+    return GradingResult(entry.student_id, entry.label, _status(notes), tuple(cells), timestamp,
+                         graded_files(autograded, manifest),
+                         {page.name: page.read_bytes() for page in sorted(feedback.glob("*.html"))},
+                         time.perf_counter() - started, entry.name, task.lateness)
 
 
-def _autograde(task: GradingTask, course: Path, autograded: Path, verdicts_file: Path,
-               execution_log: Path) -> Finished:
+def graded_files(autograded: Path, manifest: Manifest) -> dict[str, bytes]:
+    """The autograded folder's files that go to OUT: the notebooks, the files the manifest
+    names and nbgrader's own."""
+    names = (*manifest.notebooks, *manifest.student_modules, *manifest.artifacts, *NBGRADER_FILES)
+    return {name: (autograded / name).read_bytes() for name in names
+            if (autograded / name).is_file()}
+
+
+def bundle_assignment(bundle: Path) -> str:
+    """The id of the one assignment an unpacked bundle holds."""
+    return next((bundle / "assignments").iterdir()).name
+
+
+def _autograde(task: GradingTask, manifest: Manifest, course: Path, scratch: Path,
+               autograded: Path, verdicts_file: Path, execution_log: Path) -> Finished:
     """`nbgrader autograde` in `course`, with this submission's sandboxed kernel, its
     notebooks within their limits (recorded in execution_log)."""
     checks = checks_budget(task.limits.probe)
     max_restarts = ExecuteWithinLimits.class_traits()["max_restarts"].default_value
-    outside = backstop(CellTimes.load(cell_times_path(task.manifest)), list(task.manifest.notebooks),
+    outside = backstop(CellTimes.load(cell_times_path(manifest)), list(manifest.notebooks),
                        checks, max_restarts, task.limits.cell_floor)
     with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime:
-        kernel = kernel_for_submission(task.scratch, Path(runtime), autograded, task.data_dir,
+        kernel = kernel_for_submission(scratch, Path(runtime), autograded, task.data_dir,
                                        verdicts_file)
         options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
                    f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
                    f"--ExecuteWithinLimits.verdict_wait={checks}"]
-        return run_nbgrader(["autograde", task.manifest.id, *options], course, outside,
+        return run_nbgrader(["autograde", manifest.id, *options], course, outside,
                             nbgrader_env(kernel.env))
 
 
@@ -291,8 +316,12 @@ def _shorten(text: str) -> str:
 def unexpected_failure(task: GradingTask, error: BaseException) -> GradingResult:
     """The result for a task that crashed (a bug, or a worker process that died), so one
     submission never stops a batch."""
-    status = _status([*task.entry.notes, *filter(None, [task.lateness.note])],
-                     f"grading crashed ({type(error).__name__}: {error})")
+    return grader_failure(task, f"grading crashed ({type(error).__name__}: {error})")
+
+
+def grader_failure(task: GradingTask, reason: str) -> GradingResult:
+    """The result for a task that could not be graded for a reason of the grader's."""
+    status = _status([*task.entry.notes, *filter(None, [task.lateness.note])], reason)
     return GradingResult(task.entry.student_id, task.entry.label, status,
                          name=task.entry.name, lateness=task.lateness, grader_fault=True)
 

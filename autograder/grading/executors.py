@@ -1,0 +1,215 @@
+"""Where grading tasks run: local worker processes (the default) or an existing Dask cluster.
+
+    executor = LocalExecutor(workers=2, scratch=scratch)  # or DaskExecutor("tcp://host:8786")
+    with closing(executor.results(tasks, bundle)) as results:
+        for result in results: ...       # each task's GradingResult, as it finishes
+
+Both take the tasks lazily and keep a few per worker in flight (a task carries its
+submission's files), ship the assignment bundle (bundle.py) once to each worker, which
+unpacks it once into a cache of its own, and turn a task that crashed into a failed result,
+so one submission never stops a batch. Closing the generator (Ctrl-C included) stops what
+is running: the local pool's processes (interruption.py), or the run's futures on the cluster.
+
+On a cluster, a worker that dies (killed, out of memory) while grading has its task run
+again on another one by the scheduler. So that a submission that kills every worker it runs
+on ends instead of taking the cluster down one worker at a time, each task counts its own
+attempts in the scheduler's metadata: an attempt that finds WORKER_DEATHS_ALLOWED earlier
+attempts that never finished does not grade, it fails the submission saying so. The
+scheduler's own limit (`distributed.scheduler.allowed-failures`, 3 by default, set by whoever
+runs the cluster) is only a backstop: a KilledWorker error becomes the same kind of failure.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .bundle import AssignmentBundle
+from .interruption import stopped_when_left, worker_started
+from .task import GradingResult, GradingTask, grade_submission, grader_failure, unexpected_failure
+
+# Tasks in flight per worker: the next one waits on the worker while a result travels back.
+IN_FLIGHT_PER_WORKER = 2
+# Workers a submission may take down (a death each) before it is failed instead of retried.
+WORKER_DEATHS_ALLOWED = 2
+_METADATA = "nnkit-grading"
+DATA_DIR_ENV = "NNKIT_DATA_DIR"  # a worker's own datasets folder, if not the coordinator's path  # the scheduler metadata our attempt counts live under
+
+
+def grade_in(bundle: Path, task: GradingTask, scratch_root: Path) -> GradingResult:
+    """Grade `task` with the unpacked bundle in a new scratch folder below scratch_root,
+    removed afterwards (its files travel back in the result)."""
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{task.entry.student_id}-", dir=scratch_root))
+    try:
+        return grade_submission(task, bundle, scratch / "task")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- local worker processes ---------------------------------------------------------------
+
+class LocalExecutor:
+    """`workers` spawned processes on this machine, in `scratch` (the run's scratch folder)."""
+
+    def __init__(self, workers: int, scratch: Path):
+        self.workers, self.scratch = workers, scratch
+
+    def describe(self) -> str:
+        return f"{self.workers} local worker(s)"
+
+    def results(self, tasks: Iterable[GradingTask],
+                bundle: AssignmentBundle) -> Iterator[GradingResult]:
+        # "spawn": each worker starts from a fresh interpreter, as a cluster node would, so the
+        # tasks rely on nothing but what they carry and the bundle. One worker is a process
+        # too: an interruption stops it like any other (interruption.py).
+        context = multiprocessing.get_context("spawn")
+        tasks, running = iter(tasks), {}
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                 initializer=_local_worker_started,
+                                 initargs=(bundle, self.scratch / "bundles"),
+                                 ) as pool, stopped_when_left(pool):
+
+            def submit_next() -> None:
+                task = next(tasks, None)
+                if task is not None:
+                    running[pool.submit(_grade_in_local_worker, task, self.scratch / "tasks")] = task
+
+            for _ in range(self.workers * IN_FLIGHT_PER_WORKER):
+                submit_next()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    submit_next()
+                    try:
+                        yield future.result()
+                    except Exception as error:  # a bug, or a worker killed (e.g. out of memory)
+                        yield unexpected_failure(task, error)
+
+
+_local_bundle: Path | None = None  # in a local worker process: its unpacked bundle
+
+
+def _local_worker_started(bundle: AssignmentBundle, cache: Path) -> None:
+    global _local_bundle
+    worker_started()
+    _local_bundle = bundle.unpacked(cache)
+
+
+def _grade_in_local_worker(task: GradingTask, scratch_root: Path) -> GradingResult:
+    return grade_in(_local_bundle, task, scratch_root)
+
+
+# --- a Dask cluster -------------------------------------------------------------------------
+
+class DaskExecutor:
+    """The workers of an existing Dask scheduler at `address` (tcp://host:port). say: where
+    the coordinator's one-line messages go (a worker lost, ...)."""
+
+    def __init__(self, address: str, say=print):
+        self.address, self.say = address, say
+
+    def describe(self) -> str:
+        return f"the Dask cluster at {self.address}"
+
+    def results(self, tasks: Iterable[GradingTask],
+                bundle: AssignmentBundle) -> Iterator[GradingResult]:
+        from distributed import Client, as_completed  # only a cluster run pays for importing it
+        from distributed.scheduler import KilledWorker
+
+        run = uuid.uuid4().hex
+        client = Client(self.address, set_as_default=False)
+        tasks, running, finished = iter(tasks), {}, as_completed()
+        students = {}  # task key: student id, of the tasks in flight
+        # Called on the client's event loop as the scheduler reports: says a worker was lost
+        # when it happens, not when the next result arrives.
+        client.subscribe_topic("all", lambda event: self._say_if_lost(event[1], students))
+        try:
+            # Sent to every worker once (a worker that joins later fetches it from a peer).
+            shipped = client.scatter(bundle, broadcast=True)
+            workers = max(1, sum(client.nthreads().values()))
+
+            def submit_next() -> None:
+                task = next(tasks, None)
+                if task is not None:
+                    future = client.submit(grade_on_dask_worker, task, shipped, run, pure=False,
+                                           key=f"grade-{task.entry.student_id}-{run}")
+                    running[future], students[future.key] = task, task.entry.student_id
+                    finished.add(future)
+
+            for _ in range(workers * IN_FLIGHT_PER_WORKER):
+                submit_next()
+            for future in finished:
+                task = running.pop(future)
+                students.pop(future.key, None)
+                submit_next()
+                try:
+                    yield future.result()
+                except KilledWorker as error:  # the scheduler's own limit came first
+                    yield grader_failure(task, killed_workers(error.allowed_failures + 1))
+                except Exception as error:
+                    yield unexpected_failure(task, error)
+        finally:
+            # Ctrl-C, an error, or the end: nothing of this run stays queued on the cluster.
+            client.cancel(list(running), force=True)
+            with contextlib.suppress(Exception):
+                client.set_metadata([_METADATA, run], {})
+            client.close()
+
+    def _say_if_lost(self, event, students: dict[str, str]) -> None:
+        """One line for a worker that left the cluster unexpectedly with tasks of this run."""
+        if (not isinstance(event, dict) or event.get("action") != "remove-worker"
+                or event.get("expected")):
+            return
+        lost = sorted(students[key] for key in event.get("processing-tasks", ()) if key in students)
+        if lost:
+            self.say(f"  Lost grading worker {event.get('worker')} (it died or was killed) with "
+                     f"{', '.join(lost)}: graded again on another worker.")
+
+
+def killed_workers(deaths: int) -> str:
+    return (f"killed {deaths} grading workers (each died while grading it: out of memory, or "
+            "killed); not retried")
+
+
+def grade_on_dask_worker(task: GradingTask, bundle: AssignmentBundle, run: str) -> GradingResult:
+    """Run on a Dask worker: grade the task in the worker's own local directory, unless the
+    attempts before this one took down WORKER_DEATHS_ALLOWED workers already."""
+    from distributed import get_client, get_worker
+
+    attempts = _Attempts(get_client(), run, task.entry.student_id)
+    deaths = attempts.begin()
+    if deaths >= WORKER_DEATHS_ALLOWED:
+        return grader_failure(task, killed_workers(deaths))
+    if os.environ.get(DATA_DIR_ENV):  # where this machine keeps the datasets
+        task = dataclasses.replace(task, data_dir=Path(os.environ[DATA_DIR_ENV]))
+    local = Path(get_worker().local_directory)
+    result = grade_in(bundle.unpacked(local / "nnkit-bundles"), task, local / "nnkit-tasks")
+    attempts.end()
+    return result
+
+
+class _Attempts:
+    """How often one task of one run began and ended, in the scheduler's metadata (which
+    outlives any worker): an attempt that began and never ended lost its worker."""
+
+    def __init__(self, client, run: str, student_id: str):
+        self._client, self._keys = client, [_METADATA, run, student_id]
+
+    def begin(self) -> int:
+        """Count this attempt; return how many earlier ones never ended."""
+        counts = self._client.get_metadata(self._keys, default=None) or {"began": 0, "ended": 0}
+        self._client.set_metadata(self._keys, {**counts, "began": counts["began"] + 1})
+        return counts["began"] - counts["ended"]
+
+    def end(self) -> None:
+        counts = self._client.get_metadata(self._keys)
+        self._client.set_metadata(self._keys, {**counts, "ended": counts["ended"] + 1})

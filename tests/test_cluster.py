@@ -1,0 +1,182 @@
+"""Grading on a Dask cluster (`autograder grade --cluster ADDRESS`), on real servers.
+
+One cluster for the module (tests/dask_cluster.py): a `dask scheduler` and two `dask worker`
+processes (one process, one thread each, under nannies) on loopback, working in a temporary
+folder outside the repository with no PYTHONPATH, stopped by PID afterwards.
+
+Slow, on conftest's graded_class (alice and bob: the reference; carol: the blank release;
+graded there with 2 local workers):
+- graded with 1 local worker, on the cluster from a copy of the course that is moved away
+  once the bundle is built (so the tasks cannot read any checkout), and on the cluster into
+  PostgreSQL with a worker killed mid-task: identical grades.csv and scores.csv, every
+  student graded once;
+- a submission whose worker is killed every time it grades it fails after 2 worker deaths
+  ("killed 2 grading workers"), while the rest of the batch is graded.
+"""
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.cli import main as autograder_main
+from autograder.grading import batch
+from autograder.grading.executors import WORKER_DEATHS_ALLOWED, killed_workers
+from autograder.grading.records import OutputPaths, read_csv
+from dask_cluster import DaskCluster
+from postgres_server import PostgresServer, PostgresUnavailable
+from test_postgres_gradebook import NEED_SERVER_ENV, PASSWORD, ROLE
+
+REPO = Path(__file__).resolve().parents[1]
+# What a course needs on the coordinator: its settings, the assignment's source, release and facts.
+COURSE_FILES = ("nbgrader_config.py", "source/fcnet", "release/fcnet", "assignments/fcnet")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = DaskCluster.start(workers=2)
+    yield cluster
+    cluster.stop()
+
+
+def grade(submissions: Path, out: Path, *options: str, root: Path = REPO) -> int:
+    return autograder_main(["grade", "fcnet", "--submissions", str(submissions), "--out",
+                            str(out), "--root", str(root), *options])
+
+
+def rows(out: Path) -> dict[str, list[dict]]:
+    paths = OutputPaths(out)
+    return {"grades": read_csv(paths.grades_csv), "scores": read_csv(paths.scores_csv)}
+
+
+def executing(cluster: DaskCluster) -> dict[str, list[str]]:
+    """{worker address: keys of the tasks it is running now} (not those queued on it)."""
+    with cluster.client() as client:
+        return client.run(lambda dask_worker: [str(task.key) for task in
+                                               dask_worker.state.executing])
+
+
+class WorkerKiller(threading.Thread):
+    """Kills (SIGKILL, by PID) the worker process running a task whose key holds `student`,
+    once the task has begun grading, up to `times` times: as the kernel's OOM killer or a
+    preempted node would."""
+
+    def __init__(self, cluster: DaskCluster, student: str, times: int, after: float = 0.0):
+        super().__init__(daemon=True)
+        self.cluster, self.student, self.times, self.after = cluster, student, times, after
+        self.killed, self._stop = [], threading.Event()
+
+    def run(self) -> None:
+        while len(self.killed) < self.times and not self._stop.wait(0.3):
+            try:
+                running = executing(self.cluster)
+                pids = self.cluster.worker_pids()
+            except Exception:  # noqa: BLE001 - a worker just died or is starting
+                continue
+            for address, keys in running.items():
+                if any(f"grade-{self.student}-" in key for key in keys) and self._began():
+                    time.sleep(self.after)  # mid-task: nbgrader and the checks are running
+                    os.kill(pids[address], signal.SIGKILL)
+                    self.killed.append(address)
+                    self.cluster.wait_for_workers(2)  # its nanny starts a new one
+                    break
+
+    def _began(self) -> bool:
+        """The attempt under way counted itself (executors._Attempts) before it is killed."""
+        with self.cluster.client() as client:
+            runs = client.get_metadata(["nnkit-grading"], default={}) or {}
+        return any(counts.get(self.student, {}).get("began", 0) > len(self.killed)
+                   for counts in runs.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+
+def test_workers_cannot_reach_the_checkout(cluster):
+    with cluster.client() as client:
+        places = client.run(lambda: (os.getcwd(), os.environ.get("PYTHONPATH")))
+    assert len(places) == 2
+    for cwd, pythonpath in places.values():
+        assert not Path(cwd).is_relative_to(REPO) and pythonpath is None
+
+
+def test_the_same_class_graded_four_ways_gets_the_same_grades(cluster, graded_class, tmp_path,
+                                                              capsys, monkeypatch, datasets_dir):
+    local_two = rows(graded_class.out)
+    assert grade(graded_class.submissions, tmp_path / "local1", "--workers", "1") == 0
+    assert rows(tmp_path / "local1") == local_two
+
+    # On the cluster, from a copy of the course that is gone once the bundle is built.
+    course = tmp_path / "course"
+    for name in COURSE_FILES:
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, course / name)
+    monkeypatch.setenv("NNKIT_DATA_DIR", str(datasets_dir))
+    real_build = batch.build_bundle
+
+    def build_then_move_the_course(*args, **kwargs):
+        bundle = real_build(*args, **kwargs)
+        course.rename(tmp_path / "course-moved-away")
+        return bundle
+
+    monkeypatch.setattr(batch, "build_bundle", build_then_move_the_course)
+    assert grade(graded_class.submissions, tmp_path / "dask", "--cluster", cluster.address,
+                 root=course) == 0
+    monkeypatch.undo()
+    assert not course.exists()
+    said = capsys.readouterr().out
+    assert f"with the Dask cluster at {cluster.address}" in said and "[3/3, " in said
+    assert rows(tmp_path / "dask") == local_two
+
+    # Into PostgreSQL, with a worker killed while it grades bob.
+    try:
+        postgres = PostgresServer.start()
+    except PostgresUnavailable as why:
+        (pytest.fail if os.environ.get(NEED_SERVER_ENV) == "1" else pytest.skip)(
+            f"no PostgreSQL server: {why}")
+    try:
+        url = postgres.create_database("fcnet_cluster", ROLE, PASSWORD)
+        killer = WorkerKiller(cluster, "bob", times=1, after=5.0)
+        killer.start()
+        try:
+            assert grade(graded_class.submissions, tmp_path / "dask-pg", "--cluster",
+                         cluster.address, "--db", url) == 0
+        finally:
+            killer.stop()
+        assert len(killer.killed) == 1
+        said = capsys.readouterr().out
+        assert f"Lost grading worker {killer.killed[0]}" in said and "bob" in said
+        assert rows(tmp_path / "dask-pg") == local_two  # nothing lost, nobody twice
+        assert sorted(path.stem for path in (tmp_path / "dask-pg" / "progress" / "entries")
+                      .glob("*.json")) == ["alice", "bob", "carol"]
+    finally:
+        postgres.stop()
+
+
+def test_a_submission_that_kills_its_workers_fails_after_two_and_the_rest_is_graded(
+        cluster, graded_class, tmp_path, capsys):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy2(graded_class.submissions / "carol.zip", submissions / "carol.zip")
+    shutil.copy2(graded_class.submissions / "carol.zip", submissions / "killer.zip")
+    killer = WorkerKiller(cluster, "killer", times=WORKER_DEATHS_ALLOWED + 1)
+    killer.start()
+    try:
+        assert grade(submissions, tmp_path / "out", "--cluster", cluster.address) == 0
+    finally:
+        killer.stop()
+    assert len(killer.killed) == WORKER_DEATHS_ALLOWED  # a third attempt never graded it
+    grades = {row["student_id"]: row for row in read_csv(OutputPaths(tmp_path / "out").grades_csv)}
+    assert sorted(grades) == ["carol", "killer"]
+    assert grades["killer"]["status"] == f"failed: {killed_workers(WORKER_DEATHS_ALLOWED)}"
+    assert grades["carol"]["status"].startswith("ok")
+    said = capsys.readouterr().out
+    assert said.count("Lost grading worker") == WORKER_DEATHS_ALLOWED
+    # A grader's fault, as a crash is: the next run grades it again.
+    record = json.loads((tmp_path / "out" / "progress" / "entries" / "killer.json").read_text())
+    assert record["grader_fault"] is True
