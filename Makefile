@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-gradebook benchmark-data benchmark-faults
+.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-gradebook benchmark-cluster benchmark-data benchmark-faults
 
 setup: $(VENV)/.installed sandbox
 
@@ -80,6 +80,11 @@ benchmark-grading: data
 # side by side, and the gradebook's own share (~10 min).
 benchmark-gradebook: data postgres
 	$(PY) benchmarks/bench_gradebook.py
+
+# The same 16 trimmed submissions graded with 1 and 2 local workers and on a Dask cluster of
+# 2 workers started on loopback: throughput side by side, Dask's overhead per submission.
+benchmark-cluster: data
+	$(PY) benchmarks/bench_cluster.py
 
 # CIFAR-10 loading in a fresh process: the batches (before the cache) against the cache.
 benchmark-data: data

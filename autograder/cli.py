@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         help="grade on the workers of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786, "
              "instead of local processes (--workers is then ignored); each worker needs the "
              "kit installed with the same pinned versions, bubblewrap and the datasets "
-             "(README: Grading on a cluster)")
+             "(README: Grading on a Dask cluster)")
     _add_root_option(grade_parser)
     grade_parser.add_argument(
         "--cell-timeout", type=_positive_float, default=Limits.cell_floor, metavar="SECONDS",

@@ -33,16 +33,16 @@ from ..checks.student_process import AFTER_A_TIMEOUT, MEMORY_BYTES as PROBE_MEMO
 from ..checks.student_process import probe_timeout
 from ..manifest import Manifest
 from . import time_limits
-from .class_grades import read_class_grades
 from .bundle import build_bundle
+from .class_grades import read_class_grades
 from .course import GRADEBOOK_FILE, data_folder, register_assignment
 from .data_cache import DataCacheError, ensure_data_cache
 from .deadlines import Lateness, TimesFileError, assess, read_student_times
+from .executors import DaskExecutor, LocalExecutor
 from .gradebook import GradebookDatabase, open_gradebook
 from .graded_course import make_course_root
 from .hidden import checks_budget
 from .intake import IntakeError, compile_name_pattern, open_download, read_download
-from .executors import DaskExecutor, LocalExecutor
 from .interruption import Interruptions
 from .kernel import KERNEL_MEMORY_BYTES
 from .output_cap import CELL_LIMIT, NOTEBOOK_LIMIT

@@ -14,7 +14,8 @@ On a cluster, a worker that dies (killed, out of memory) while grading has its t
 again on another one by the scheduler. So that a submission that kills every worker it runs
 on ends instead of taking the cluster down one worker at a time, each task counts its own
 attempts in the scheduler's metadata: an attempt that finds WORKER_DEATHS_ALLOWED earlier
-attempts that never finished does not grade, it fails the submission saying so. The
+attempts that never finished does not grade, it fails the submission saying so; an attempt
+after a death tells the coordinator, which says it in one line. The
 scheduler's own limit (`distributed.scheduler.allowed-failures`, 3 by default, set by whoever
 runs the cluster) is only a backstop: a KilledWorker error becomes the same kind of failure.
 """
@@ -39,13 +40,17 @@ from .task import GradingResult, GradingTask, grade_submission, grader_failure, 
 IN_FLIGHT_PER_WORKER = 2
 # Workers a submission may take down (a death each) before it is failed instead of retried.
 WORKER_DEATHS_ALLOWED = 2
-_METADATA = "nnkit-grading"
-DATA_DIR_ENV = "NNKIT_DATA_DIR"  # a worker's own datasets folder, if not the coordinator's path  # the scheduler metadata our attempt counts live under
+_METADATA = "nnkit-grading"  # the scheduler metadata our attempt counts live under
+LOST_WORKER_TOPIC = "nnkit-grading-lost-worker"  # an attempt after a worker died says so
+DATA_DIR_ENV = "NNKIT_DATA_DIR"  # a worker's own datasets folder, if not the coordinator's path
 
 
 def grade_in(bundle: Path, task: GradingTask, scratch_root: Path) -> GradingResult:
     """Grade `task` with the unpacked bundle in a new scratch folder below scratch_root,
     removed afterwards (its files travel back in the result)."""
+    if bundle.name != task.bundle:  # AssignmentBundle.unpacked names the folder by its digest
+        return grader_failure(task, f"the worker holds assignment bundle {bundle.name[:12]}, "
+                                    f"not the task's {task.bundle[:12]}")
     scratch_root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{task.entry.student_id}-", dir=scratch_root))
     try:
@@ -126,53 +131,54 @@ class DaskExecutor:
         from distributed.scheduler import KilledWorker
 
         run = uuid.uuid4().hex
-        client = Client(self.address, set_as_default=False)
-        tasks, running, finished = iter(tasks), {}, as_completed()
-        students = {}  # task key: student id, of the tasks in flight
-        # Called on the client's event loop as the scheduler reports: says a worker was lost
-        # when it happens, not when the next result arrives.
-        client.subscribe_topic("all", lambda event: self._say_if_lost(event[1], students))
-        try:
-            # Sent to every worker once (a worker that joins later fetches it from a peer).
-            shipped = client.scatter(bundle, broadcast=True)
-            workers = max(1, sum(client.nthreads().values()))
+        with Client(self.address, set_as_default=False) as client:
+            # Called on the client's event loop as soon as a task begins again after its
+            # worker died. (Not the scheduler's own "all" topic: some of its events cannot be
+            # sent to a client, and the scheduler then drops the client and its tasks.)
+            client.subscribe_topic(LOST_WORKER_TOPIC, lambda event: self._say_lost(event[1], run))
+            # A task whose result is the bundle: each worker fetches it once, from a peer or
+            # the worker that made it, and should every holder die, the scheduler makes it
+            # again (scattered data would be lost, and with it every task of the run).
+            shipped = client.submit(_the_bundle, bundle, pure=False,
+                                    key=f"nnkit-bundle-{bundle.digest[:16]}-{run}")
+            tasks, running, finished = iter(tasks), {}, as_completed(loop=client.loop)
 
             def submit_next() -> None:
                 task = next(tasks, None)
                 if task is not None:
                     future = client.submit(grade_on_dask_worker, task, shipped, run, pure=False,
                                            key=f"grade-{task.entry.student_id}-{run}")
-                    running[future], students[future.key] = task, task.entry.student_id
+                    running[future] = task
                     finished.add(future)
 
-            for _ in range(workers * IN_FLIGHT_PER_WORKER):
-                submit_next()
-            for future in finished:
-                task = running.pop(future)
-                students.pop(future.key, None)
-                submit_next()
-                try:
-                    yield future.result()
-                except KilledWorker as error:  # the scheduler's own limit came first
-                    yield grader_failure(task, killed_workers(error.allowed_failures + 1))
-                except Exception as error:
-                    yield unexpected_failure(task, error)
-        finally:
-            # Ctrl-C, an error, or the end: nothing of this run stays queued on the cluster.
-            client.cancel(list(running), force=True)
-            with contextlib.suppress(Exception):
-                client.set_metadata([_METADATA, run], {})
-            client.close()
+            try:
+                for _ in range(max(1, sum(client.nthreads().values())) * IN_FLIGHT_PER_WORKER):
+                    submit_next()
+                for future in finished:
+                    task = running.pop(future)
+                    submit_next()
+                    try:
+                        yield future.result()
+                    except KilledWorker as error:  # the scheduler's own limit came first
+                        yield grader_failure(task, killed_workers(error.allowed_failures + 1))
+                    except Exception as error:
+                        yield unexpected_failure(task, error)
+            finally:
+                # Ctrl-C, an error, or the end: nothing of this run stays on the cluster.
+                client.cancel([*running, shipped], force=True)
+                with contextlib.suppress(Exception):
+                    client.set_metadata([_METADATA, run], {})
 
-    def _say_if_lost(self, event, students: dict[str, str]) -> None:
-        """One line for a worker that left the cluster unexpectedly with tasks of this run."""
-        if (not isinstance(event, dict) or event.get("action") != "remove-worker"
-                or event.get("expected")):
-            return
-        lost = sorted(students[key] for key in event.get("processing-tasks", ()) if key in students)
-        if lost:
-            self.say(f"  Lost grading worker {event.get('worker')} (it died or was killed) with "
-                     f"{', '.join(lost)}: graded again on another worker.")
+    def _say_lost(self, event: dict, run: str) -> None:
+        if event.get("run") == run:
+            self.say(f"  A grading worker died while grading {event['student']} "
+                     f"({event['deaths']} so far): " + (
+                         f"grading it again on {event['worker']}."
+                         if event["deaths"] < WORKER_DEATHS_ALLOWED else "not graded again."))
+
+
+def _the_bundle(bundle: AssignmentBundle) -> AssignmentBundle:
+    return bundle
 
 
 def killed_workers(deaths: int) -> str:
@@ -187,11 +193,15 @@ def grade_on_dask_worker(task: GradingTask, bundle: AssignmentBundle, run: str) 
 
     attempts = _Attempts(get_client(), run, task.entry.student_id)
     deaths = attempts.begin()
+    worker = get_worker()
+    if deaths:
+        worker.log_event(LOST_WORKER_TOPIC, {"run": run, "student": task.entry.student_id,
+                                             "deaths": deaths, "worker": worker.address})
     if deaths >= WORKER_DEATHS_ALLOWED:
         return grader_failure(task, killed_workers(deaths))
     if os.environ.get(DATA_DIR_ENV):  # where this machine keeps the datasets
         task = dataclasses.replace(task, data_dir=Path(os.environ[DATA_DIR_ENV]))
-    local = Path(get_worker().local_directory)
+    local = Path(worker.local_directory)
     result = grade_in(bundle.unpacked(local / "nnkit-bundles"), task, local / "nnkit-tasks")
     attempts.end()
     return result
