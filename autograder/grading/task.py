@@ -6,7 +6,8 @@ The task copies the course template into its own scratch folder, unpacks the sub
 into submitted/<student>/<id>/, runs the hidden checks once outside any kernel (hidden.py),
 then `nbgrader autograde` with kernels confined to the submission (kernel.py), each cell
 and notebook within its time limits (execute.py, time_limits.py), and `nbgrader
-generate_feedback` (each a subprocess with a last-resort wall-clock limit), and returns a
+generate_feedback` (both in one nbgrader process, each step with a last-resort wall-clock
+limit: course.GradingSteps), and returns a
 GradingResult: the score of every graded cell, a status (saying what a limit stopped, and
 why), and where the feedback and autograded files are. It writes nothing outside its
 scratch folder and never raises for a bad submission, so any executor (local processes
@@ -25,8 +26,7 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 
 from ..manifest import Manifest
-from .course import (GRADEBOOK_FILE, Finished, NbgraderError, last_error, nbgrader_env,
-                     run_nbgrader)
+from .course import GRADEBOOK_FILE, GradingSteps, NbgraderError, last_error, nbgrader_env
 from .deadlines import Lateness
 from .execute import ExecuteWithinLimits
 from .execution_log import status_notes
@@ -148,37 +148,38 @@ def grade_submission(task: GradingTask) -> GradingResult:
                           task.limits.probe, flags)
     autograded = course / "autograded" / entry.student_id / assignment
     execution_log = task.scratch / "execution_log.json"
-    try:
-        finished = _autograde(task, course, autograded, verdicts_file, execution_log)
-        problem = (None if finished.returncode == 0 and autograded.is_dir()
-                   else f"nbgrader autograde: {last_error(finished.log)}")
-    except NbgraderError as error:
-        problem = str(error)
-    try:
-        verdicts = checks.result()  # waited for even after a failure: it writes to scratch
-    except HiddenChecksFailed as error:
-        return failed(str(error), timestamp=timestamp, grader_fault=True)
-    if problem is not None:
-        return failed(problem, timestamp=timestamp)
-    # Again, from the verdicts in memory: without a sandbox the student's code could have
-    # rewritten the verdicts file that nbgrader's RequireHiddenVerdicts step read.
-    withhold_points(f"sqlite:///{course / GRADEBOOK_FILE}", assignment, entry.student_id,
-                    graded_test_cells(course / "source" / assignment, task.manifest), verdicts)
-    cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", task.manifest,
-                              entry.student_id, autograded, verdicts)
-    notes += status_notes(execution_log)
-    if checks.not_run:
-        notes.append(f"not run: {len(checks.not_run)} hidden check(s) ({', '.join(checks.not_run)}): "
-                     f"the hidden checks' time budget of {checks_budget(task.limits.probe):.0f} s "
-                     "ran out")
-
-    try:
-        finished = run_nbgrader(["generate_feedback", assignment], course, FEEDBACK_TIMEOUT,
-                                nbgrader_env())
-        if finished.returncode != 0:
-            notes.append(f"no feedback: {last_error(finished.log)}")
-    except NbgraderError as error:
-        notes.append(f"no feedback: {error}")
+    with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime, \
+            _grading_steps(task, Path(runtime), autograded, verdicts_file, execution_log) as steps:
+        try:
+            finished = steps.autograde(_backstop(task))
+            problem = (None if finished.returncode == 0 and autograded.is_dir()
+                       else f"nbgrader autograde: {last_error(finished.log)}")
+        except NbgraderError as error:
+            problem = str(error)
+        try:
+            verdicts = checks.result()  # waited for even after a failure: it writes to scratch
+        except HiddenChecksFailed as error:
+            return failed(str(error), timestamp=timestamp, grader_fault=True)
+        if problem is not None:
+            return failed(problem, timestamp=timestamp)
+        # Again, from the verdicts in memory: without a sandbox the student's code could
+        # have rewritten the verdicts file that nbgrader's RequireHiddenVerdicts step read.
+        withhold_points(f"sqlite:///{course / GRADEBOOK_FILE}", assignment, entry.student_id,
+                        graded_test_cells(course / "source" / assignment, task.manifest),
+                        verdicts)
+        cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", task.manifest,
+                                  entry.student_id, autograded, verdicts)
+        notes += status_notes(execution_log)
+        if checks.not_run:
+            notes.append(f"not run: {len(checks.not_run)} hidden check(s) "
+                         f"({', '.join(checks.not_run)}): the hidden checks' time budget of "
+                         f"{checks_budget(task.limits.probe):.0f} s ran out")
+        try:
+            finished = steps.feedback(FEEDBACK_TIMEOUT)
+            if finished.returncode != 0:
+                notes.append(f"no feedback: {last_error(finished.log)}")
+        except NbgraderError as error:
+            notes.append(f"no feedback: {error}")
     feedback_files = tuple(sorted((course / "feedback" / entry.student_id / assignment)
                                   .glob("*.html")))
     return GradingResult(entry.student_id, entry.label, _status(notes), tuple(cells),
@@ -186,22 +187,25 @@ def grade_submission(task: GradingTask) -> GradingResult:
                          entry.name, task.lateness)
 
 
-def _autograde(task: GradingTask, course: Path, autograded: Path, verdicts_file: Path,
-               execution_log: Path) -> Finished:
-    """`nbgrader autograde` in `course`, with this submission's sandboxed kernel, its
-    notebooks within their limits (recorded in execution_log)."""
-    checks = checks_budget(task.limits.probe)
+def _backstop(task: GradingTask) -> float:
+    """Seconds autograde may take in all before it is stopped: computed from the limits
+    that should stop it first (time_limits.backstop)."""
     max_restarts = ExecuteWithinLimits.class_traits()["max_restarts"].default_value
-    outside = backstop(CellTimes.load(cell_times_path(task.manifest)), list(task.manifest.notebooks),
-                       checks, max_restarts, task.limits.cell_floor)
-    with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime:
-        kernel = kernel_for_submission(task.scratch, Path(runtime), autograded, task.data_dir,
-                                       verdicts_file)
-        options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
-                   f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
-                   f"--ExecuteWithinLimits.verdict_wait={checks}"]
-        return run_nbgrader(["autograde", task.manifest.id, *options], course, outside,
-                            nbgrader_env(kernel.env))
+    return backstop(CellTimes.load(cell_times_path(task.manifest)), list(task.manifest.notebooks),
+                    checks_budget(task.limits.probe), max_restarts, task.limits.cell_floor)
+
+
+def _grading_steps(task: GradingTask, runtime: Path, autograded: Path, verdicts_file: Path,
+                   execution_log: Path) -> GradingSteps:
+    """The nbgrader process for this submission (course.GradingSteps), its kernel confined
+    to the submission, its notebooks within their limits (recorded in execution_log)."""
+    kernel = kernel_for_submission(task.scratch, runtime, autograded, task.data_dir,
+                                   verdicts_file)
+    options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
+               f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
+               f"--ExecuteWithinLimits.verdict_wait={checks_budget(task.limits.probe)}"]
+    return GradingSteps(task.manifest.id, options, task.scratch / "course",
+                        nbgrader_env(kernel.env), task.scratch / "nbgrader.log")
 
 
 def _status(notes: list[str], failure: str | None = None) -> str:
