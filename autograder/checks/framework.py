@@ -23,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import probes
+from . import REFERENCE_DIR, probes
 from .student_process import StudentCodeFailed, student_process
 
-COURSE_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = COURSE_ROOT / "source" / "fcnet"
 # At most this many failures are listed; the first ones are the ones to fix first.
 MAX_REPORTED = 6
 
