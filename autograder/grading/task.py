@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -29,7 +29,7 @@ from ..manifest import Manifest
 from .course import GRADEBOOK_FILE, GradingSteps, NbgraderError, last_error, nbgrader_env
 from .deadlines import Lateness
 from .execute import ExecuteWithinLimits
-from .execution_log import status_notes
+from .execution_log import read_seconds, status_notes
 from .flags import flag_grader_access
 from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder, checks_budget
 from .kernel import kernel_for_submission
@@ -43,6 +43,11 @@ FAILED = "failed"
 _MESSAGE_LENGTH = 200
 NBGRADER_TIME = "%Y-%m-%d %H:%M:%S.%f %Z"  # how nbgrader writes timestamp.txt
 FEEDBACK_TIMEOUT = 300.0  # seconds for generate_feedback (renders HTML; runs no student code)
+# The stages of a grading task (GradingResult.stages; execution_log adds the notebooks'
+# kernel start, cells and waiting for hidden checks, which are part of AUTOGRADE, and
+# HIDDEN_CHECKS runs alongside AUTOGRADE).
+PREPARING, AUTOGRADE, FEEDBACK, HIDDEN_CHECKS = ("preparing", "autograde", "feedback",
+                                                "hidden checks")
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class GradingResult:
     lateness: Lateness | None = None        # when handed in and due; what lateness costs
     grader_fault: bool = False              # failed for a reason of the grader's, not the
                                             # student's: grading it again may succeed
+    stages: dict[str, float] = field(default_factory=dict)  # {stage: seconds}: where the
+                                            # seconds went (PREPARING, ... below)
 
     @property
     def graded(self) -> bool:
@@ -148,10 +155,13 @@ def grade_submission(task: GradingTask) -> GradingResult:
                           task.limits.probe, flags)
     autograded = course / "autograded" / entry.student_id / assignment
     execution_log = task.scratch / "execution_log.json"
+    stages = {PREPARING: time.perf_counter() - started}
     with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime, \
             _grading_steps(task, Path(runtime), autograded, verdicts_file, execution_log) as steps:
         try:
+            autograde_started = time.perf_counter()
             finished = steps.autograde(_backstop(task))
+            stages[AUTOGRADE] = time.perf_counter() - autograde_started
             problem = (None if finished.returncode == 0 and autograded.is_dir()
                        else f"nbgrader autograde: {last_error(finished.log)}")
         except NbgraderError as error:
@@ -175,16 +185,19 @@ def grade_submission(task: GradingTask) -> GradingResult:
                          f"({', '.join(checks.not_run)}): the hidden checks' time budget of "
                          f"{checks_budget(task.limits.probe):.0f} s ran out")
         try:
+            feedback_started = time.perf_counter()
             finished = steps.feedback(FEEDBACK_TIMEOUT)
+            stages[FEEDBACK] = time.perf_counter() - feedback_started
             if finished.returncode != 0:
                 notes.append(f"no feedback: {last_error(finished.log)}")
         except NbgraderError as error:
             notes.append(f"no feedback: {error}")
+    stages.update(read_seconds(execution_log), **{HIDDEN_CHECKS: checks.seconds})
     feedback_files = tuple(sorted((course / "feedback" / entry.student_id / assignment)
                                   .glob("*.html")))
     return GradingResult(entry.student_id, entry.label, _status(notes), tuple(cells),
                          timestamp, autograded, feedback_files, time.perf_counter() - started,
-                         entry.name, task.lateness)
+                         entry.name, task.lateness, stages=stages)
 
 
 def _backstop(task: GradingTask) -> float:
