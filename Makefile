@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-gradebook benchmark-cluster benchmark-data benchmark-faults
+.PHONY: setup sandbox browser postgres data main check-grading train-reference test test-fast benchmark benchmark-grading benchmark-gradebook benchmark-cluster benchmark-data benchmark-faults benchmark-live-checks
 
 setup: $(VENV)/.installed sandbox
 
@@ -93,3 +93,8 @@ benchmark-data: data
 # Grading a submission with an endless loop next to the reference, side by side (~5 min).
 benchmark-faults: data
 	$(PY) benchmarks/bench_faults.py
+
+# The source notebooks with and without their hidden sections (run() outside grading); a
+# git commit to compare with: make benchmark-live-checks BASELINE=<commit> (~5 min).
+benchmark-live-checks: data
+	$(PY) benchmarks/bench_live_checks.py $(if $(BASELINE),--baseline $(BASELINE))

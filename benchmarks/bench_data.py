@@ -116,6 +116,15 @@ def together(variant, folder, kernels):
     return total
 
 
+def batches_only_folder(cifar_dir, scratch):
+    """A CIFAR-10 folder in scratch of links to cifar_dir's batches, without their cache."""
+    folder = scratch / data_utils.CIFAR10_FOLDER
+    folder.mkdir(parents=True)
+    for name in [*data_utils.CIFAR10_TRAIN_BATCHES, data_utils.CIFAR10_TEST_BATCH]:
+        (folder / name).symlink_to((cifar_dir / name).resolve())
+    return folder
+
+
 def write_uint8_variant(cifar_dir, folder):
     Xtr, Ytr, Xte, Yte = data_utils.load_CIFAR10(cifar_dir)
     channels_first = lambda images: np.ascontiguousarray(images.transpose(0, 3, 1, 2))
@@ -143,10 +152,7 @@ def main(argv=None):
     print(f"Cache: {cache_dir} ({'written now' if written else 'up to date'})")
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as scratch:
-        batches_only = Path(scratch) / "batches" / data_utils.CIFAR10_FOLDER
-        batches_only.mkdir(parents=True)
-        for name in [*data_utils.CIFAR10_TRAIN_BATCHES, data_utils.CIFAR10_TEST_BATCH]:
-            (batches_only / name).symlink_to((cifar_dir / name).resolve())
+        batches_only = batches_only_folder(cifar_dir, Path(scratch) / "batches")
         uint8 = Path(scratch) / "uint8"
         uint8.mkdir()
         write_uint8_variant(cifar_dir, uint8)

@@ -371,11 +371,13 @@ def test_syntax_errors_and_missing_packages(tmp_path):
 # --- run() in the student's kernel ------------------------------------------------------
 
 
-def kernel(submission, code, timeout=120):
+KERNEL_PRELUDE = "import sys, os; sys.path.insert(0, os.getcwd())\nimport autograder.checks\n"
+
+
+def kernel(submission, code, timeout=120, env=None):
     """Run `code` like a notebook kernel would: in the submission folder, nnkit importable."""
-    prelude = "import sys, os; sys.path.insert(0, os.getcwd())\nimport autograder.checks\n"
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], cwd=submission,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-c", KERNEL_PRELUDE + textwrap.dedent(code)], cwd=submission,
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_run_passes_and_fails_like_a_test_cell(reference_submission, release_submission):
@@ -406,6 +408,182 @@ def test_run_times_out(tmp_path):
     result = kernel(submission, 'autograder.checks.run("fc_relu_forward", timeout=3)')
     assert time.monotonic() - start < 15
     assert "hidden check fc_relu_forward failed:\n- timed out after 3 s" in result.stderr, result.stderr
+
+
+# What a kernel below reports of its grader process (`autograder.checks --serve`): grader()
+# is its PID, family() the grader and everything it started, as [PID, start time] pairs that
+# name a process for good; outcome() what a run() call ended with.
+WATCH = """
+import json, signal, threading, time
+import psutil
+
+def grader():
+    servers = [child for child in psutil.Process().children() if "--serve" in child.cmdline()]
+    return servers[0].pid if servers else None
+
+def family():
+    server = psutil.Process(grader())
+    return [[process.pid, process.create_time()] for process in [server, *server.children(recursive=True)]]
+
+def outcome(grade_id, **arguments):
+    try:
+        autograder.checks.run(grade_id, **arguments)
+    except BaseException as error:
+        return f"{type(error).__name__}: {error}"
+    return "passed"
+
+def kill_grader(wait=False):
+    server = psutil.Process(grader())
+    server.kill()
+    while wait and server.status() != psutil.STATUS_ZOMBIE:  # dead, not yet collected
+        time.sleep(0.05)
+
+def later(seconds, action):
+    threading.Timer(seconds, action).start()
+
+def edit(path, old, new):
+    text = open(path).read()
+    assert old in text, (path, old)
+    open(path, "w").write(text.replace(old, new, 1))
+
+seen = {}
+"""
+RELU = "out = np.maximum(0, x)"
+ENDLESS_RELU = (LAYERS, RELU, "while True:\n        pass", 0)
+RELU_IS_WRONG = "AssertionError: hidden check fc_relu_forward failed:\n- relu_forward: out is wrong"
+
+
+def watched_kernel(submission, code, env=None):
+    """`seen`, the dictionary `code` fills, after running it in a kernel with WATCH."""
+    result = kernel(submission, WATCH + textwrap.dedent(code) + "\nprint(json.dumps(seen))", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def assert_ended(processes):
+    """Every [PID, start time] has ended, waiting for the ends under way (a sandbox ends its
+    processes once its supervisor is told its parent died)."""
+    import psutil
+
+    def alive(pid, started):
+        try:
+            process = psutil.Process(pid)
+            return process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 60
+    while any(alive(*process) for process in processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [process for process in processes if alive(*process)] == []
+
+
+def test_one_grader_serves_a_kernel_and_checks_the_files_as_they_are_now(tmp_path):
+    submission = make_submission(tmp_path)
+    seen = watched_kernel(submission, f"""
+        seen["first"] = outcome("fc_relu_forward"), grader()
+        seen["second"] = outcome("fc_q1_choice", answer={{7}}), grader()
+        edit("nnkit/layers.py", {RELU!r}, "out = x")  # the student breaks relu between two cells
+        seen["edited"] = outcome("fc_relu_forward"), grader()
+        import shutil  # and puts a fresh nnkit/ in place of the old one
+        shutil.rmtree("nnkit")
+        shutil.copytree({str(SOURCE / "nnkit")!r}, "nnkit")
+        seen["replaced"] = outcome("fc_relu_forward"), grader()
+    """)
+    server = seen["first"][1]
+    assert seen["first"] == ["passed", server]
+    assert seen["second"] == ["AssertionError: hidden check fc_q1_choice failed:\n- fc_q1: the answer {7} is not correct",
+                              server]
+    assert seen["edited"][0].startswith(RELU_IS_WRONG)
+    assert seen["edited"][1] == server
+    assert seen["replaced"] == ["passed", server]
+
+
+@pytest.fixture
+def course_copy(tmp_path):
+    """A copy of the grader and the reference nnkit to edit, and the environment of a kernel
+    that imports the grader from it."""
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOURCE / "nnkit", course / "source" / "fcnet" / "nnkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return course, dict(os.environ, PYTHONPATH=str(course))
+
+
+def test_the_grader_is_replaced_when_its_code_or_the_reference_changes(tmp_path, course_copy):
+    course, env = course_copy
+    submission = make_submission(tmp_path / "submission")
+    reference_layers = course / "source" / "fcnet" / "nnkit" / "layers.py"
+    checks = course / "autograder" / "checks" / "layer_checks.py"
+    seen = watched_kernel(submission, f"""
+        assert autograder.checks.COURSE_ROOT.as_posix() == {course.as_posix()!r}
+        seen["first"] = outcome("fc_relu_forward"), grader()
+        edit({str(reference_layers)!r}, {RELU!r}, "out = x")  # the instructor breaks the reference
+        seen["reference edited"] = outcome("fc_relu_forward"), grader()
+        edit({str(checks)!r}, "import numpy as np", "import numpy as np)")
+        seen["grader broken"] = outcome("fc_relu_forward"), grader()
+        edit({str(checks)!r}, "import numpy as np)", "import numpy as np")
+        seen["grader mended"] = outcome("fc_relu_forward"), grader()
+    """, env=env)
+    assert seen["first"][0] == "passed"
+    assert seen["reference edited"][0].startswith(RELU_IS_WRONG)
+    assert seen["grader broken"][0].startswith("RuntimeError: hidden check fc_relu_forward could not run: SyntaxError")
+    assert seen["grader mended"][0].startswith(RELU_IS_WRONG)
+    servers = [seen[step][1] for step in ("first", "reference edited", "grader mended")]
+    assert len(set(servers)) == 3 and None not in servers
+
+
+def test_a_grader_that_timed_out_was_interrupted_or_died_is_replaced(tmp_path):
+    submission = make_submission(tmp_path, edits=[ENDLESS_RELU])
+    seen = watched_kernel(submission, """
+        seen["warm"] = outcome("fc_affine_forward"), grader()
+        later(2, lambda: seen.setdefault("stuck in the timeout", family()))
+        seen["timed out"] = outcome("fc_relu_forward", timeout=5)
+        seen["after the timeout"] = outcome("fc_affine_forward"), grader()
+        later(2, lambda: seen.setdefault("stuck in the interrupt", family()))
+        later(3, lambda: os.kill(os.getpid(), signal.SIGINT))  # the kernel's interrupt button
+        seen["interrupted"] = outcome("fc_relu_forward")
+        seen["after the interrupt"] = outcome("fc_affine_forward"), grader()
+        kill_grader(wait=True)  # between two cells (out of memory, say)
+        seen["after a kill"] = outcome("fc_affine_forward"), grader()
+        later(2, kill_grader)  # in the middle of a check
+        seen["killed in a check"] = outcome("fc_relu_forward")
+        seen["after that"] = outcome("fc_affine_forward"), grader()
+    """)
+    assert seen["timed out"] == "AssertionError: hidden check fc_relu_forward failed:\n- timed out after 5 s"
+    assert seen["interrupted"] == "KeyboardInterrupt: "
+    assert seen["killed in a check"] == ("RuntimeError: hidden check fc_relu_forward could not run: "
+                                         "the grader process ended without a verdict (exit code -9)")
+    servers = [seen[step][1] for step in ("warm", "after the timeout", "after the interrupt", "after a kill",
+                                          "after that")]
+    assert all(seen[step][0] == "passed" for step in ("warm", "after the timeout", "after the interrupt",
+                                                       "after a kill", "after that")), json.dumps(seen, indent=1)
+    assert len(set(servers)) == 5
+    # The grader was stuck in the student's endless loop: the grader, its sandbox and the
+    # student's processes all ended with it.
+    assert len(seen["stuck in the timeout"]) > 2 and len(seen["stuck in the interrupt"]) > 2
+    assert_ended(seen["stuck in the timeout"] + seen["stuck in the interrupt"])
+
+
+@pytest.mark.parametrize("how", ["exits", "is killed in the middle of a check"])
+def test_the_grader_ends_with_its_kernel(tmp_path, how):
+    submission = make_submission(tmp_path, edits=[ENDLESS_RELU])
+    code = WATCH + textwrap.dedent("""
+        autograder.checks.run("fc_affine_forward")
+        if sys.argv[1] == "exits":
+            print(json.dumps(family()), flush=True)
+        else:
+            later(2, lambda: print(json.dumps(family()), flush=True))
+            autograder.checks.run("fc_relu_forward")
+    """)
+    with subprocess.Popen([sys.executable, "-c", KERNEL_PRELUDE + code, how], cwd=submission, stdout=subprocess.PIPE,
+                          text=True) as kernel_process:
+        processes = json.loads(next(line for line in kernel_process.stdout if line.startswith("[")))
+        if how != "exits":
+            kernel_process.kill()  # as Jupyter ends a kernel that does not shut down
+        kernel_process.wait()
+    assert len(processes) > 2  # the grader and its student process's sandbox
+    assert_ended(processes)
 
 
 def test_values_travel_as_json():

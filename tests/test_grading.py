@@ -24,18 +24,19 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.cli import main as autograder_main
 from autograder.grading.active_content import NeutraliseActiveContent
-from autograder.grading.batch import grade_folder
+from autograder.grading.batch import RECORDS, grade_folder
 from autograder.grading.check import score_problems
 from autograder.grading.data_cache import ensure_data_cache
 from autograder.grading.bundle import build_bundle
-from autograder.grading.course import nbgrader_env
+from autograder.grading.course import GradingSteps, nbgrader_env
 from autograder.grading.execute import (KERNEL_DIED_ERROR, NOT_RUN_ERROR, TIMEOUT_ERROR,
                                         ExecuteWithinLimits)
 from autograder.grading.preprocessors import (
     ForgetUnknownCells, HoldSkippedGrades, RequireHiddenVerdicts, SkipSlowCells,
     autograde_pipeline, sanitize_pipeline)
-from autograder.grading.execution_log import (KERNEL_DIED, NOT_RUN, TIMED_OUT, ExecutionLog,
-                                              status_notes)
+from autograder.grading.execution_log import CELLS, KERNEL_DIED, KERNEL_START as KERNEL_START_STAGE
+from autograder.grading.execution_log import (NOT_RUN, TIMED_OUT, VERDICT_WAIT, ExecutionLog,
+                                              read_seconds, status_notes)
 from autograder.grading.output_cap import OutputCap
 from autograder.grading.records import OutputPaths, copy_student_files, read_csv
 from autograder.grading.samples import PARTIALS, Sample, build_samples, write_zip
@@ -43,8 +44,8 @@ from autograder.grading.samples import _reverted_module
 from autograder.grading.deadlines import TIME_UNKNOWN, assess
 from autograder.grading.intake import read_download
 from autograder.grading.submissions import SubmissionError, read_handed_in, unpack
-from autograder.grading.task import (CellResult, GradingResult, GradingTask, grade_submission,
-                                     graded_files)
+from autograder.grading.task import (AUTOGRADE, FEEDBACK, HIDDEN_CHECKS, PREPARING, CellResult,
+                                     GradingResult, GradingTask, grade_submission, graded_files)
 from autograder.grading.time_limits import (KERNEL_START, NOTEBOOK_OVERHEAD, CellTimes,
                                             MeasuredCell, NotebookLimits, NotebookTimes, backstop,
                                             source_digest)
@@ -94,6 +95,16 @@ def test_reference_gets_every_autograded_point(graded):
                 if cell.score != cell.max_score]
     assert not_full == []
     assert reference.score == graded.run.max_score > 0
+
+
+@pytest.mark.slow
+def test_a_result_says_where_its_time_went(graded):
+    stages = graded.results["reference"].stages
+    assert set(stages) == {PREPARING, AUTOGRADE, KERNEL_START_STAGE, CELLS, VERDICT_WAIT,
+                           FEEDBACK, RECORDS, HIDDEN_CHECKS}
+    notebooks = stages[KERNEL_START_STAGE] + stages[CELLS] + stages[VERDICT_WAIT]
+    assert 0 < notebooks < stages[AUTOGRADE]
+    assert stages[PREPARING] + stages[AUTOGRADE] + stages[FEEDBACK] <= graded.results["reference"].seconds
 
 
 @pytest.mark.slow
@@ -667,6 +678,32 @@ def test_status_notes_group_the_stops_by_kind_notebook_and_reason(tmp_path):
         "timed out in A.ipynb cells 3, 5-7: stuck in f (m.py, line 1)",
         "kernel died in A.ipynb cell 9: the notebook went on in a new kernel",
         "not run in B.ipynb cell 2: budget"]
+
+
+def test_the_execution_log_adds_up_each_stage_over_the_notebooks(tmp_path):
+    first = ExecutionLog(tmp_path / "log.json", "A.ipynb")
+    first.spent(KERNEL_START_STAGE, 0.5)
+    first.spent(CELLS, 2.0)
+    second = ExecutionLog(tmp_path / "log.json", "B.ipynb")
+    second.spent(KERNEL_START_STAGE, 0.25)
+    second.add(NOT_RUN, 2, "budget")
+    assert read_seconds(tmp_path / "log.json") == {KERNEL_START_STAGE: 0.75, CELLS: 2.0}
+    assert status_notes(tmp_path / "log.json") == ["not run in B.ipynb cell 2: budget"]
+
+
+def test_grading_steps_report_a_failed_autograde_and_leave_nothing_running(tmp_path):
+    """One nbgrader process, two steps: a failed first step is reported with nbgrader's
+    own error, the second still answers, and the process is gone after the block."""
+    course = tmp_path / "course"
+    course.mkdir()
+    with GradingSteps("no_such_assignment", [], course, nbgrader_env(),
+                      tmp_path / "nbgrader.log") as steps:
+        autograde = steps.autograde(timeout=120)
+        feedback = steps.feedback(timeout=120)
+        process = psutil.Process(steps._process.pid)
+    assert autograde.returncode != 0 and "no_such_assignment" in autograde.log
+    assert feedback.returncode != 0 and "GenerateFeedbackApp | ERROR" in feedback.log
+    assert not process.is_running()
 
 
 def test_only_the_manifests_files_and_nbgraders_travel_into_out(tmp_path):

@@ -15,10 +15,11 @@ it runs them all in a grader process of their own (`python -m autograder.checks 
 while the notebooks run, and writes the verdicts to the file named in
 $NNKIT_HIDDEN_VERDICTS; in the kernel, run() waits for that file and only shows the verdict
 of its grade_id (and the grade comes from the file, not from the kernel: see
-autograder/grading/preprocessors.py). Without that variable, e.g.
-when an instructor runs a source notebook, run() starts a grader process for the one
-check. Either way the grader draws fresh random inputs, runs the student's code in a
-sandboxed process of its own (student_process.py), runs the reference nnkit
+autograder/grading/preprocessors.py). Without that variable, e.g. when an instructor runs
+a source notebook, run() runs the check now, in a grader process that the kernel's first
+run() starts and later cells reuse (`--serve`, _GraderServer): starting one costs more
+than most checks. Either way the grader draws fresh random inputs, runs the student's code
+in a sandboxed process of its own (student_process.py), runs the reference nnkit
 (source/fcnet/nnkit) on the same inputs and compares with its own code, so redefining
 rel_error, monkeypatching nnkit or numpy, or editing objects in the notebook cannot change
 a result.
@@ -30,20 +31,25 @@ standard library.
     python -m autograder.checks --list                     every grade_id with a check
     python -m autograder.checks GRADE_ID --submission DIR  one check, outside a notebook
     python -m autograder.checks --all --submission DIR     every check, verdicts as JSON
+    python -m autograder.checks --serve                    checks requested on stdin (run())
 """
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parents[2]
 VERDICTS_ENV = "NNKIT_HIDDEN_VERDICTS"
 # The folder of the reference solution the checks compare with (the assignment's source
-# folder, holding nnkit/); without it, the course's source/fcnet next to this package.
+# folder, holding nnkit/): the grader names the one it ships with the assignment
+# (autograder/grading/bundle.py); without it, the course's source/fcnet next to this package.
 REFERENCE_ENV = "NNKIT_REFERENCE_DIR"
+REFERENCE_DIR = Path(os.environ.get(REFERENCE_ENV) or COURSE_ROOT / "source" / "fcnet").resolve()
 # Seconds a cell waits for its verdict: the grader runs the checks while the notebooks run.
 VERDICTS_WAIT_ENV = "NNKIT_HIDDEN_VERDICTS_WAIT"
 DEFAULT_VERDICTS_WAIT_SECONDS = 1800.0
@@ -114,32 +120,131 @@ def _recorded_verdict(grade_id, verdicts_file):
     return {"status": "error", "message": f"the grader recorded no verdict for {grade_id}", "notes": []}
 
 
+# This kernel's grader process (a _GraderServer), started by the first run() that needs it.
+_grader = None
+
+
 def _fresh_verdict(grade_id, timeout, values):
-    """Run the check now in a grader process of its own."""
+    """Run the check now, in this kernel's grader process."""
+    global _grader
     if timeout is None:
         timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS))
-    command = [sys.executable, "-E", "-s", "-m", "autograder.checks", grade_id, "--submission", os.getcwd()]
-    for name, value in values.items():
-        command += ["--value", f"{name}={encode(value)}"]
-    # -E keeps PYTHONPATH out; with -m the working directory, the course root, is where
-    # the autograder package is imported from.
-    process = subprocess.Popen(
-        command, cwd=COURSE_ROOT, env=dict(os.environ, **SINGLE_THREAD), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if _grader is None or not _grader.is_current():
+        if _grader is not None:
+            _grader.close()
+        _grader = _GraderServer()
+    # The values travel as they do on the command line (--value NAME=JSON).
+    request = {"grade_id": grade_id, "submission": os.getcwd(),
+               "values": {name: encode(value) for name, value in values.items()}}
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        process.communicate()
+        return _grader.ask(request, timeout)
+    except TimeoutError:
         return {"status": "failed", "message": f"- timed out after {timeout:g} s", "notes": []}
-    finally:
-        _kill(process)
-    lines = stdout.strip().splitlines()
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, ValueError):
-        problem = (stderr.strip().splitlines() or ["no output"])[-1]
-        return {"status": "error", "message": problem, "notes": []}
+
+
+class _GraderServer:
+    """The grader process of this kernel (`python -m autograder.checks --serve`), kept
+    between cells: one JSON request per line on its stdin, one verdict per line on its
+    stdout.
+
+    It exists because starting a grader (Python, numpy, the checks, the sandboxed student
+    process, the reference nnkit) costs about a second, more than most checks take, and a
+    kernel running a source notebook calls run() in every autograded cell. The student's
+    code needs no restart to be checked as it is now: every probe imports it afresh
+    (student_runner.py). What the grader imported itself would go stale, so the server is
+    replaced when the grader's code or the reference nnkit changed on disk since it started,
+    when the kernel's environment changed, and when it died, timed out or the wait for it
+    was interrupted. It exits when its stdin closes, that is with the kernel, and ends
+    whatever it started.
+    """
+
+    def __init__(self):
+        # Taken before the process imports anything: a later edit always shows.
+        self._code, self._env = _grader_code(), dict(os.environ)
+        self._stderr = tempfile.TemporaryFile()
+        # -E keeps PYTHONPATH out; with -m the working directory, the course root, is where
+        # the autograder package is imported from.
+        self._process = subprocess.Popen(
+            [sys.executable, "-E", "-s", "-m", "autograder.checks", "--serve"], cwd=COURSE_ROOT,
+            env=dict(os.environ, **SINGLE_THREAD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._stderr, start_new_session=True)
+
+    def is_current(self):
+        return (self._process.poll() is None and self._env == os.environ
+                and self._code == _grader_code())
+
+    def ask(self, request, timeout):
+        """The verdict of one request. Raises TimeoutError after `timeout` seconds; a server
+        that timed out, did not answer or was interrupted (KeyboardInterrupt) is ended."""
+        errors_from = os.fstat(self._stderr.fileno()).st_size
+        try:
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            self._process.stdin.flush()
+            line = self._read_line(time.monotonic() + timeout)
+        except BrokenPipeError:  # it died before reading the request
+            line = b""
+        except BaseException:
+            self.close()
+            raise
+        try:
+            return json.loads(line)
+        except ValueError:
+            problem = self._last_error(errors_from)
+            self.close()
+            if not problem:
+                problem = f"the grader process ended without a verdict (exit code {self._process.returncode})"
+            return {"status": "error", "message": problem, "notes": []}
+
+    def _read_line(self, deadline):
+        """The server's next line; b"" when it closed its stdout (it died)."""
+        line = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError
+                chunk = os.read(self._process.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    return b""
+                line += chunk
+        return line
+
+    def _last_error(self, since):
+        """The last line the server wrote to its stderr after offset `since`."""
+        size = os.fstat(self._stderr.fileno()).st_size
+        since = max(since, size - 4096)
+        text = os.pread(self._stderr.fileno(), size - since, since).decode(errors="replace")
+        return (text.strip().splitlines() or [""])[-1]
+
+    def close(self):
+        """End the server and whatever it started (its sandboxes end with it: autograder/sandbox.py)."""
+        if self._process.returncode is None:  # once collected, its PID may be another's
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self._process.wait()
+        for stream in (self._process.stdin, self._process.stdout, self._stderr):
+            try:
+                stream.close()
+            except OSError:  # an unflushed request to a dead server
+                pass
+
+
+def _grader_code():
+    """(folder, file, size, mtime) of every Python file the grader imports from the course:
+    the autograder package and the reference nnkit."""
+    found = []
+    for top in (COURSE_ROOT / "autograder", REFERENCE_DIR / "nnkit"):
+        for folder, subfolders, files in os.walk(top):
+            subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
+            for name in sorted(name for name in files if name.endswith(".py")):
+                try:
+                    stat = os.stat(os.path.join(folder, name))
+                except FileNotFoundError:  # removed while we looked
+                    continue
+                found.append((folder, name, stat.st_size, stat.st_mtime_ns))
+    return found
 
 
 def encode(value):
@@ -183,9 +288,3 @@ def _hashable(value):
         return "<unsupported>"
     return value
 
-
-def _kill(process):
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

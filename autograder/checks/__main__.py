@@ -3,6 +3,7 @@
     python -m autograder.checks --list
     python -m autograder.checks GRADE_ID --submission DIR [--value NAME=JSON ...] [--seed N]
     python -m autograder.checks --all --submission DIR
+    python -m autograder.checks --serve
 
 The verdict is the last line of stdout, one JSON object:
     {"status": "passed" | "failed" | "error", "message": "...", "notes": [...], "modules": [...]}
@@ -18,6 +19,11 @@ expression the grader does not evaluate, fails its check with a message saying w
 it and in which form (a multiple-choice question not answered gets "unanswered": true).
 Grading requires these verdicts (autograder/grading/hidden.py), so that student code in
 the kernel cannot fake a hidden check.
+
+--serve is the grader of one notebook kernel (autograder.checks._GraderServer): it reads
+one request per line on stdin, {"grade_id": ..., "submission": DIR, "values": {NAME: JSON}},
+runs that check with a fresh seed and writes its verdict on one line of stdout, until stdin
+closes. Everything else the checks print goes to stderr.
 """
 import argparse
 import json
@@ -26,11 +32,12 @@ import sys
 import traceback
 from pathlib import Path
 
+from .. import sandbox
 from . import decode
 from .catalog import CHECKS
 from .framework import REFERENCE_DIR, CheckFailed, Context, NotGradable
 from .notebook_values import notebook_order, values_for
-from .student_process import close_all
+from .student_process import close_all, forget_timeouts
 
 
 def main(argv=None):
@@ -40,6 +47,8 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list every grade_id that has a check")
     parser.add_argument("--all", action="store_true",
                         help="run every check, with the values read from the submitted notebooks")
+    parser.add_argument("--serve", action="store_true",
+                        help="run the checks requested on stdin, one verdict per line on stdout")
     parser.add_argument("--submission", type=Path, default=Path.cwd(),
                         help="the student's assignment folder (default: the current folder)")
     parser.add_argument("--value", action="append", default=[], metavar="NAME=JSON",
@@ -59,6 +68,9 @@ def main(argv=None):
             print(json.dumps({"grade_id": grade_id, "verdict": result}), flush=True)
             passed = passed and result["status"] == "passed"
         return 0 if passed else 1
+    if args.serve:
+        serve()
+        return 0
     if args.grade_id is None:
         parser.error("name a grade_id, or use --list or --all")
 
@@ -75,6 +87,22 @@ def main(argv=None):
     verdict = evaluate(args.grade_id, args.submission, values, seed)
     print(json.dumps(verdict))
     return {"passed": 0, "failed": 1}.get(verdict["status"], 2)
+
+
+def serve():
+    """--serve: answer the requests on stdin until it closes (see the module docstring)."""
+    sandbox.end_with_parent()  # a kernel killed mid-check ends its grader (and so its student processes)
+    # The verdicts get a private copy of stdout; whatever a check or the reference prints
+    # goes to stderr, so it cannot be taken for a verdict.
+    verdicts = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    for line in sys.stdin:
+        request = json.loads(line)
+        values = {name: decode(text) for name, text in request["values"].items()}
+        verdicts.write(json.dumps(evaluate(request["grade_id"], request["submission"], values)) + "\n")
+        verdicts.flush()
+        forget_timeouts()  # the next request may come after the student fixed an endless loop
+    close_all()
 
 
 def each_verdict(submission, seed=None):

@@ -17,21 +17,15 @@ end; ctx.student raises at once when the student's code cannot run. Messages nam
 function, the property, the measured error and the threshold, and the input shapes; they
 never show arrays or reference code.
 """
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import probes
-from . import REFERENCE_ENV
+from . import REFERENCE_DIR, probes
 from .student_process import StudentCodeFailed, student_process
 
-COURSE_ROOT = Path(__file__).resolve().parents[2]
-# The grader names the reference it ships with the assignment (autograder/grading/bundle.py);
-# an instructor running a source notebook uses the course's own.
-REFERENCE_DIR = Path(os.environ.get(REFERENCE_ENV) or COURSE_ROOT / "source" / "fcnet").resolve()
 # At most this many failures are listed; the first ones are the ones to fix first.
 MAX_REPORTED = 6
 

@@ -69,6 +69,7 @@ class StudentProcess:
         self.submission = Path(submission).resolve()
         self._process = None
         self._work = None
+        self._entries = None
         self._jobs = 0
         self._timed_out = False
         self._lock = threading.Lock()  # one job at a time on the runner's pipe
@@ -96,8 +97,9 @@ class StudentProcess:
 
     def _run_job(self, probe_name, cases, subject, layers):
         timeout = probe_timeout() * (AFTER_A_TIMEOUT if self._timed_out else 1)
+        work = self._start()
         self._jobs += 1
-        job = self._start() / f"job-{self._jobs:04d}"
+        job = work / f"job-{self._jobs:04d}"
         job.mkdir()
         try:
             np.savez(job / "inputs.npz", **{f"{number}/{key}": np.asarray(value)
@@ -114,6 +116,11 @@ class StudentProcess:
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
+    def forget_timeouts(self):
+        """Give the next probes the full time again (a new check of the live grader, which
+        may come after the student fixed the endless loop)."""
+        self._timed_out = False
+
     def close(self):
         if self._process is not None:
             _kill(self._process)
@@ -123,9 +130,14 @@ class StudentProcess:
             self._work = None
 
     def _start(self):
-        if self._process is not None and self._process.poll() is None:
+        # The sandbox shows the entries of the submission folder it found at its start: a
+        # file or folder added or replaced since (nnkit/ unpacked again) needs a new one.
+        running = self._process is not None and self._process.poll() is None
+        if running and self._entries == _entries(self.submission):
             return self._work
         self.close()
+        self._jobs = 0
+        self._entries = _entries(self.submission)
         self._work = Path(tempfile.mkdtemp(prefix="nnkit-probes-")).resolve()
         runner_dir = self._work / "runner"
         runner_dir.mkdir()
@@ -192,12 +204,30 @@ def student_process(submission):
     return _processes[key]
 
 
+def forget_timeouts():
+    """StudentProcess.forget_timeouts of every student process of this grader process."""
+    for process in _processes.values():
+        process.forget_timeouts()
+
+
 @atexit.register
 def close_all():
     """End every student process of this grader process."""
     for process in _processes.values():
         process.close()
     _processes.clear()
+
+
+def _entries(folder):
+    """{name: (device, inode)} of what is in `folder`: what the sandbox binds one by one."""
+    found = {}
+    for entry in os.scandir(folder):
+        try:
+            stat = entry.stat()
+        except OSError:  # a dangling link, or removed while we looked
+            continue
+        found[entry.name] = (stat.st_dev, stat.st_ino)
+    return found
 
 
 def _read_result(job, exit_code, count, subject, timeout, submission):

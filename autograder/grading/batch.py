@@ -23,9 +23,10 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+import time
 import zoneinfo
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import sandbox
@@ -54,6 +55,8 @@ from .submissions import Entry, read_handed_in
 from .task import GradingResult, GradingTask, Limits
 from .time_limits import cell_times_path
 
+# The stage of GradingResult.stages this process adds: recording a result in OUT.
+RECORDS = "records"
 DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
 # The columns of --times and --extensions files (--times also reads Moodle's worksheet).
 TIME_COLUMNS = ("submitted_at", "Last modified (submission)")
@@ -203,11 +206,13 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
                 # files. Its progress record comes last: a run that is interrupted (even
                 # killed) keeps everything graded so far, and the next one grades the rest.
                 with interruptions.recording():
+                    recording_started = time.perf_counter()
                     record_in_gradebook(paths.db_url, manifest.id, [result])
                     copy_student_files(paths, manifest, result)
                     write_csvs(paths, [result], max_score)
                     progress.save(result, keys[result.student_id])
-                    results[result.student_id] = result
+                    results[result.student_id] = replace(result, stages={
+                        **result.stages, RECORDS: time.perf_counter() - recording_started})
                     say(f"  {result.student_id}: {_points(result.score)} points in "
                         f"{result.seconds:.0f} s ({result.status}) {pace.one_more()}")
         # Rewritten from every entry's recorded result: the files of a run that was

@@ -16,8 +16,10 @@ time). The course's config finds the manifests next to itself, so its copy finds
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from ..manifest import Manifest
+from . import nbgrader_steps
 from .time_limits import cell_times_path
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -36,6 +39,8 @@ GRADEBOOK_FILE = "gradebook.db"
 # Gradebook() of ours creates. nbgrader's own default course id, "", names no course row at
 # all: SQLite lets that pass, PostgreSQL's foreign key refuses the assignment.
 COURSE_ID = "default_course"
+# Seconds the steps' process may take to end once told to (it has nothing left to do).
+STEPS_EXIT_SECONDS = 10.0
 _EXCEPTION_LINE = re.compile(r"[\w.]*(Error|Exception): ")
 _CONFIG_TEMPLATE = '''\
 """Scratch course folder for grading: the course's settings, with the root moved here."""
@@ -96,12 +101,81 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: float,
         log, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_tree(process)
+        process.communicate()
         raise NbgraderError(f"nbgrader {args[0]} did not finish within {timeout:.0f} s "
                             "and was stopped") from None
     except BaseException:  # e.g. KeyboardInterrupt: leave no kernels behind
         _kill_tree(process)
+        process.communicate()
         raise
     return Finished(process.returncode, log)
+
+
+class GradingSteps:
+    """The nbgrader process that autogrades one submission and then, when told, generates
+    its feedback (nbgrader_steps.py): one nbgrader start-up instead of two.
+
+        with GradingSteps(assignment, options, course_dir, env, log_file) as steps:
+            finished = steps.autograde(timeout)
+            ...                                  # the grader's step in between
+            finished = steps.feedback(timeout)
+
+    Each step returns a Finished (its log: what nbgrader wrote meanwhile) or raises
+    NbgraderError when it did not end within its timeout; leaving the block stops the
+    process and everything it started.
+    """
+
+    def __init__(self, assignment: str, options: list[str], course_dir: Path,
+                 env: dict[str, str], log_file: Path):
+        self._log_file = log_file
+        with open(log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.grading.nbgrader_steps", assignment, *options],
+                cwd=course_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log, text=True)
+
+    def autograde(self, timeout: float) -> Finished:
+        return self._step("autograde", timeout)
+
+    def feedback(self, timeout: float) -> Finished:
+        try:
+            self._process.stdin.write(f"{nbgrader_steps.FEEDBACK}\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            raise NbgraderError("nbgrader ended after autograde (exit code "
+                                f"{self._process.wait()}), before generate_feedback") from None
+        return self._step("generate_feedback", timeout)
+
+    def _step(self, name: str, timeout: float) -> Finished:
+        start = self._log_file.stat().st_size
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline() if ready else ""
+        with open(self._log_file, encoding="utf-8", errors="replace") as written:
+            written.seek(start)
+            log = written.read()
+        if not ready:
+            _kill_tree(self._process)
+            raise NbgraderError(f"nbgrader {name} did not finish within {timeout:.0f} s "
+                                "and was stopped")
+        try:
+            success = json.loads(line)["success"]
+        except (ValueError, KeyError, TypeError):  # it ended, or broke the protocol
+            _kill_tree(self._process)
+            return Finished(self._process.wait() or 1, log)
+        return Finished(0 if success else 1, log)
+
+    def __enter__(self) -> "GradingSteps":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self._process.stdin.close()  # asks the process to end
+            self._process.wait(timeout=STEPS_EXIT_SECONDS)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        _kill_tree(self._process)  # also what it started and left (a kernel stuck in a cell)
+        self._process.wait()
+        self._process.stdout.close()
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
@@ -118,7 +192,6 @@ def _kill_tree(process: subprocess.Popen) -> None:
             member.kill()
         except psutil.NoSuchProcess:
             pass
-    process.communicate()
 
 
 def make_course_template(course_root: Path, manifest: Manifest, template: Path,

@@ -105,9 +105,13 @@ class ExecuteWithinLimits(Execute):
         self._asked_to_exit = False  # the cell just run called exit()
         self._cap = OutputCap(self.output_limit)
         self._checked = _hidden_check_ids() if os.environ.get(VERDICTS_ENV) else frozenset()
+        self._kernel_starting = time.monotonic()  # the kernel starts before the first cell
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
+        if self._kernel_starting is not None:
+            self._log.spent(execution_log.KERNEL_START, time.monotonic() - self._kernel_starting)
+            self._kernel_starting = None
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
         if not self._stopped and self._spent >= self._limits.budget:
@@ -166,6 +170,7 @@ class ExecuteWithinLimits(Execute):
             return NO_ANSWER if time.monotonic() - started >= self.timeout else OUTPUT_LOST
         finally:
             self._spent += time.monotonic() - started
+            self._log.spent(execution_log.CELLS, time.monotonic() - started)
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
@@ -253,8 +258,10 @@ class ExecuteWithinLimits(Execute):
         return None
 
     def _new_kernel(self):
+        started = time.monotonic()
         run_sync(self.km.restart_kernel)(now=True)
         run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        self._log.spent(execution_log.KERNEL_START, time.monotonic() - started)
 
     def _responsive(self) -> bool:
         """Whether the kernel runs code now: a cell stuck after an interrupt keeps it from
@@ -273,7 +280,9 @@ class ExecuteWithinLimits(Execute):
     def _wait_for_verdict(self, cell):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in self._checked:
+            started = time.monotonic()
             read_verdicts(os.environ[VERDICTS_ENV], until=[grade_id], wait_seconds=self.verdict_wait)
+            self._log.spent(execution_log.VERDICT_WAIT, time.monotonic() - started)
 
     # --- output, as nbclient receives it ----------------------------------------------------
 

@@ -1,9 +1,12 @@
-"""What the limits did while a submission's notebooks ran: the record ExecuteWithinLimits keeps.
+"""What the limits did while a submission's notebooks ran, and where the time went: the
+record ExecuteWithinLimits keeps.
 
     log = ExecutionLog(path, "FullyConnectedNets.ipynb")   # path None: kept in memory only
     log.add(TIMED_OUT, cell=11, reason="stuck in relu_forward (nnkit/layers.py, line 57)")
     log.timed_out      # a cell of this submission has timed out (in any notebook so far)
+    log.spent(KERNEL_START, 0.6)   # seconds, added up over the notebooks
     status_notes(path) # ["timed out in FullyConnectedNets.ipynb cells 11, 13: stuck in ...", ...]
+    read_seconds(path) # {"kernel start": 2.4, "cells": 9.1, "waiting for hidden checks": 0.3}
 
 One JSON file per submission, in the grading task's scratch folder (out of the kernel's
 reach): each notebook's run reads it (a function that hung in one notebook gets a tight
@@ -22,6 +25,8 @@ TIMED_OUT = "timed out"
 KERNEL_DIED = "kernel died"
 NOT_RUN = "not run"
 OUTPUT_CUT = "output cut"
+# Where the notebooks' time goes (the stages benchmarks/bench_grading.py prints).
+KERNEL_START, CELLS, VERDICT_WAIT = "kernel start", "cells", "waiting for hidden checks"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class ExecutionLog:
         self.path = path
         self.notebook = notebook
         self.stops = read_stops(path)
+        self.seconds = read_seconds(path)
 
     @property
     def timed_out(self) -> bool:
@@ -44,17 +50,33 @@ class ExecutionLog:
 
     def add(self, kind: str, cell: int, reason: str) -> None:
         self.stops.append(Stop(self.notebook, cell, kind, reason))
-        if self.path is not None:  # written at once: a backstop kill must not lose it
+        self._write()  # at once: a backstop kill must not lose it
+
+    def spent(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        self._write()
+
+    def _write(self) -> None:
+        if self.path is not None:
             partial = Path(f"{self.path}.partial")
-            partial.write_text(json.dumps([asdict(stop) for stop in self.stops], indent=1),
-                               encoding="utf-8")
+            partial.write_text(json.dumps({"stops": [asdict(stop) for stop in self.stops],
+                                           "seconds": self.seconds}, indent=1), encoding="utf-8")
             os.replace(partial, self.path)
 
 
-def read_stops(path: Path | None) -> list[Stop]:
+def _read(path: Path | None) -> dict:
     if path is None or not Path(path).is_file():
-        return []
-    return [Stop(**stop) for stop in json.loads(Path(path).read_text(encoding="utf-8"))]
+        return {"stops": [], "seconds": {}}
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_stops(path: Path | None) -> list[Stop]:
+    return [Stop(**stop) for stop in _read(path)["stops"]]
+
+
+def read_seconds(path: Path | None) -> dict[str, float]:
+    """{stage: seconds} over the notebooks run so far (KERNEL_START, CELLS, VERDICT_WAIT)."""
+    return dict(_read(path)["seconds"])
 
 
 def status_notes(path: Path | None) -> list[str]:

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from ..checks import REFERENCE_ENV
@@ -94,6 +95,7 @@ class HiddenChecks:
         self._verdicts_file, self._flags = verdicts_file, flags or {}
         self._verdicts, self._error = {}, None
         self.not_run = []  # checks the budget stopped before they had a verdict
+        self.seconds = 0.0  # how long they took, once they are done
         self._expected = len(CHECKS)
         self._thread = threading.Thread(target=self._run, name="hidden-checks", daemon=True)
         self._thread.start()
@@ -106,6 +108,7 @@ class HiddenChecks:
         return self._verdicts
 
     def _run(self) -> None:
+        started = time.perf_counter()
         try:
             self._check()
         except HiddenChecksFailed as error:
@@ -114,6 +117,7 @@ class HiddenChecks:
             self._error = HiddenChecksFailed(f"the hidden checks crashed ({type(bug).__name__}: {bug})")
         finally:  # whatever happened: kernels and RequireHiddenVerdicts stop waiting
             self._write(complete=True)
+            self.seconds = time.perf_counter() - started
 
     def _check(self) -> None:
         """Run the grader process, recording each verdict as it arrives."""

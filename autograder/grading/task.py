@@ -5,16 +5,17 @@
 
 The task carries the submission's files (bytes) and names the assignment bundle
 (bundle.py: the course template, with the reference, the release notebooks, the manifest
-and cell times), which the worker has unpacked; it copies that into its own scratch folder,
-writes the submission into submitted/<student>/<id>/, runs the hidden checks once outside any kernel (hidden.py),
-then `nbgrader autograde` with kernels confined to the submission (kernel.py), each cell
-and notebook within its time limits (execute.py, time_limits.py), and `nbgrader
-generate_feedback` (each a subprocess with a last-resort wall-clock limit), and returns a
-GradingResult: the score of every graded cell, a status (saying what a limit stopped, and
-why), and the feedback and autograded files as bytes. It reads nothing of the course
-checkout, writes nothing outside its scratch folder and never raises for a bad submission,
-so any executor (local processes, a Dask cluster: executors.py) can run it; the caller
-records the results.
+and cell times), which the worker has unpacked; it copies that into its own scratch
+folder, writes the submission into submitted/<student>/<id>/, runs the hidden checks once
+outside any kernel (hidden.py), then `nbgrader autograde` with kernels confined to the
+submission (kernel.py), each cell and notebook within its time limits (execute.py,
+time_limits.py), and `nbgrader generate_feedback` (both in one nbgrader process, each step
+with a last-resort wall-clock limit: course.GradingSteps), and returns a GradingResult:
+the score of every graded cell, a status (saying what a limit stopped, and why), the
+feedback and autograded files as bytes, and where its time went. It reads nothing of the
+course checkout, writes nothing outside its scratch folder and never raises for a bad
+submission, so any executor (local processes, a Dask cluster: executors.py) can run it;
+the caller records the results.
 """
 from __future__ import annotations
 
@@ -29,12 +30,11 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 
 from ..manifest import Manifest
-from .course import (GRADEBOOK_FILE, Finished, NbgraderError, last_error, nbgrader_env,
-                     run_nbgrader)
 from .bundle import bundled_manifest
+from .course import GRADEBOOK_FILE, GradingSteps, NbgraderError, last_error, nbgrader_env
 from .deadlines import Lateness
 from .execute import ExecuteWithinLimits
-from .execution_log import status_notes
+from .execution_log import read_seconds, status_notes
 from .flags import flag_grader_access
 from .hidden import HiddenChecks, HiddenChecksFailed, assemble_checked_folder, checks_budget
 from .kernel import kernel_for_submission
@@ -50,6 +50,11 @@ NBGRADER_TIME = "%Y-%m-%d %H:%M:%S.%f %Z"  # how nbgrader writes timestamp.txt
 FEEDBACK_TIMEOUT = 300.0  # seconds for generate_feedback (renders HTML; runs no student code)
 # What nbgrader itself writes next to the autograded notebooks (the submission's time).
 NBGRADER_FILES = ("timestamp.txt",)
+# The stages of a grading task (GradingResult.stages; execution_log adds the notebooks'
+# kernel start, cells and waiting for hidden checks, which are part of AUTOGRADE, and
+# HIDDEN_CHECKS runs alongside AUTOGRADE).
+PREPARING, AUTOGRADE, FEEDBACK, HIDDEN_CHECKS = ("preparing", "autograde", "feedback",
+                                                "hidden checks")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class GradingResult:
     lateness: Lateness | None = None        # when handed in and due; what lateness costs
     grader_fault: bool = False              # failed for a reason of the grader's, not the
                                             # student's: grading it again may succeed
+    stages: dict[str, float] = field(default_factory=dict)  # {stage: seconds}: where the
+                                            # seconds went (PREPARING, ... below)
 
     @property
     def graded(self) -> bool:
@@ -159,43 +166,49 @@ def grade_submission(task: GradingTask, bundle: Path, scratch: Path) -> GradingR
                           flags)
     autograded = course / "autograded" / entry.student_id / assignment
     execution_log = scratch / "execution_log.json"
-    try:
-        finished = _autograde(task, manifest, course, scratch, autograded, verdicts_file,
-                              execution_log)
-        problem = (None if finished.returncode == 0 and autograded.is_dir()
-                   else f"nbgrader autograde: {last_error(finished.log)}")
-    except NbgraderError as error:
-        problem = str(error)
-    try:
-        verdicts = checks.result()  # waited for even after a failure: it writes to scratch
-    except HiddenChecksFailed as error:
-        return failed(str(error), timestamp=timestamp, grader_fault=True)
-    if problem is not None:
-        return failed(problem, timestamp=timestamp)
-    # Again, from the verdicts in memory: without a sandbox the student's code could have
-    # rewritten the verdicts file that nbgrader's RequireHiddenVerdicts step read.
-    withhold_points(f"sqlite:///{course / GRADEBOOK_FILE}", assignment, entry.student_id,
-                    graded_test_cells(course / "source" / assignment, manifest), verdicts)
-    cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", manifest,
-                              entry.student_id, autograded, verdicts)
-    notes += status_notes(execution_log)
-    if checks.not_run:
-        notes.append(f"not run: {len(checks.not_run)} hidden check(s) ({', '.join(checks.not_run)}): "
-                     f"the hidden checks' time budget of {checks_budget(task.limits.probe):.0f} s "
-                     "ran out")
-
-    try:
-        finished = run_nbgrader(["generate_feedback", assignment], course, FEEDBACK_TIMEOUT,
-                                nbgrader_env())
-        if finished.returncode != 0:
-            notes.append(f"no feedback: {last_error(finished.log)}")
-    except NbgraderError as error:
-        notes.append(f"no feedback: {error}")
+    stages = {PREPARING: time.perf_counter() - started}
+    with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime, \
+            _grading_steps(task, manifest, course, scratch, Path(runtime), autograded,
+                           verdicts_file, execution_log) as steps:
+        try:
+            autograde_started = time.perf_counter()
+            finished = steps.autograde(_backstop(task, manifest))
+            stages[AUTOGRADE] = time.perf_counter() - autograde_started
+            problem = (None if finished.returncode == 0 and autograded.is_dir()
+                       else f"nbgrader autograde: {last_error(finished.log)}")
+        except NbgraderError as error:
+            problem = str(error)
+        try:
+            verdicts = checks.result()  # waited for even after a failure: it writes to scratch
+        except HiddenChecksFailed as error:
+            return failed(str(error), timestamp=timestamp, grader_fault=True)
+        if problem is not None:
+            return failed(problem, timestamp=timestamp)
+        # Again, from the verdicts in memory: without a sandbox the student's code could
+        # have rewritten the verdicts file that nbgrader's RequireHiddenVerdicts step read.
+        withhold_points(f"sqlite:///{course / GRADEBOOK_FILE}", assignment, entry.student_id,
+                        graded_test_cells(course / "source" / assignment, manifest), verdicts)
+        cells = read_cell_results(f"sqlite:///{course / GRADEBOOK_FILE}", manifest,
+                                  entry.student_id, autograded, verdicts)
+        notes += status_notes(execution_log)
+        if checks.not_run:
+            notes.append(f"not run: {len(checks.not_run)} hidden check(s) "
+                         f"({', '.join(checks.not_run)}): the hidden checks' time budget of "
+                         f"{checks_budget(task.limits.probe):.0f} s ran out")
+        try:
+            feedback_started = time.perf_counter()
+            finished = steps.feedback(FEEDBACK_TIMEOUT)
+            stages[FEEDBACK] = time.perf_counter() - feedback_started
+            if finished.returncode != 0:
+                notes.append(f"no feedback: {last_error(finished.log)}")
+        except NbgraderError as error:
+            notes.append(f"no feedback: {error}")
+    stages.update(read_seconds(execution_log), **{HIDDEN_CHECKS: checks.seconds})
     feedback = course / "feedback" / entry.student_id / assignment
     return GradingResult(entry.student_id, entry.label, _status(notes), tuple(cells), timestamp,
                          graded_files(autograded, manifest),
                          {page.name: page.read_bytes() for page in sorted(feedback.glob("*.html"))},
-                         time.perf_counter() - started, entry.name, task.lateness)
+                         time.perf_counter() - started, entry.name, task.lateness, stages=stages)
 
 
 def graded_files(autograded: Path, manifest: Manifest) -> dict[str, bytes]:
@@ -211,22 +224,25 @@ def bundle_assignment(bundle: Path) -> str:
     return next((bundle / "assignments").iterdir()).name
 
 
-def _autograde(task: GradingTask, manifest: Manifest, course: Path, scratch: Path,
-               autograded: Path, verdicts_file: Path, execution_log: Path) -> Finished:
-    """`nbgrader autograde` in `course`, with this submission's sandboxed kernel, its
-    notebooks within their limits (recorded in execution_log)."""
-    checks = checks_budget(task.limits.probe)
+def _backstop(task: GradingTask, manifest: Manifest) -> float:
+    """Seconds autograde may take in all before it is stopped: computed from the limits
+    that should stop it first (time_limits.backstop)."""
     max_restarts = ExecuteWithinLimits.class_traits()["max_restarts"].default_value
-    outside = backstop(CellTimes.load(cell_times_path(manifest)), list(manifest.notebooks),
-                       checks, max_restarts, task.limits.cell_floor)
-    with tempfile.TemporaryDirectory(prefix="nnkit-kernel-") as runtime:
-        kernel = kernel_for_submission(scratch, Path(runtime), autograded, task.data_dir,
-                                       verdicts_file)
-        options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
-                   f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
-                   f"--ExecuteWithinLimits.verdict_wait={checks}"]
-        return run_nbgrader(["autograde", manifest.id, *options], course, outside,
-                            nbgrader_env(kernel.env))
+    return backstop(CellTimes.load(cell_times_path(manifest)), list(manifest.notebooks),
+                    checks_budget(task.limits.probe), max_restarts, task.limits.cell_floor)
+
+
+def _grading_steps(task: GradingTask, manifest: Manifest, course: Path, scratch: Path,
+                   runtime: Path, autograded: Path, verdicts_file: Path,
+                   execution_log: Path) -> GradingSteps:
+    """The nbgrader process for this submission (course.GradingSteps), its kernel confined
+    to the submission, its notebooks within their limits (recorded in execution_log)."""
+    kernel = kernel_for_submission(scratch, runtime, autograded, task.data_dir, verdicts_file)
+    options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
+               f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
+               f"--ExecuteWithinLimits.verdict_wait={checks_budget(task.limits.probe)}"]
+    return GradingSteps(manifest.id, options, course, nbgrader_env(kernel.env),
+                        scratch / "nbgrader.log")
 
 
 def _status(notes: list[str], failure: str | None = None) -> str:
