@@ -53,6 +53,8 @@ c.Autograde.autograde_preprocessors = autograde_pipeline()
 # Each cell's time limit follows the reference's own time for it, which `autograder release`
 # measures into a file next to the manifest (autograder/grading/time_limits.py has the rules).
 c.ExecuteWithinLimits.cell_times = {m.id: str(cell_times_path(m)) for m in manifests}
+# While one notebook runs, the kernel of the next starts beside it.
+c.ExecuteWithinLimits.notebooks = {m.id: list(m.notebooks) for m in manifests}
 
 # Students delete, cut or paste cells. A deleted test cell would otherwise be "needs manual
 # grading" forever (nbgrader issue #1682); this puts it back from the gradebook and runs it.

@@ -9,6 +9,7 @@ import html
 import json
 import re
 import shutil
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,8 +30,8 @@ from autograder.grading.check import score_problems
 from autograder.grading.data_cache import ensure_data_cache
 from autograder.grading.bundle import build_bundle
 from autograder.grading.course import GradingSteps, nbgrader_env
-from autograder.grading.execute import (KERNEL_DIED_ERROR, NOT_RUN_ERROR, TIMEOUT_ERROR,
-                                        ExecuteWithinLimits)
+from autograder.grading.execute import (KERNEL_AHEAD, KERNEL_DIED_ERROR, NOT_RUN_ERROR,
+                                        TIMEOUT_ERROR, ExecuteWithinLimits)
 from autograder.grading.preprocessors import (
     ForgetUnknownCells, HoldSkippedGrades, RequireHiddenVerdicts, SkipSlowCells,
     autograde_pipeline, sanitize_pipeline)
@@ -172,6 +173,15 @@ def test_feedback_shows_each_hidden_checks_call_and_verdict_but_none_of_its_code
     text = html.unescape(re.sub(r"<[^>]+>", "", (graded.out / "feedback" / "reference" / "fcnet" /
                                                  "FullyConnectedNets.html").read_text()))
     assert "hidden check fc_affine_forward: passed" in text
+
+
+@pytest.mark.slow
+def test_feedback_shows_no_complaint_of_the_sandbox_about_fonts(graded):
+    """The kernel gets matplotlib's font list: without it, every notebook's pyplot import
+    rebuilt the list and fontconfig, whose settings the sandbox hides, printed an error."""
+    for page in (graded.out / "feedback" / "reference" / "fcnet").glob("*.html"):
+        text = page.read_text()
+        assert "Fontconfig" not in text and "Matplotlib created a temporary" not in text, page.name
 
 
 @pytest.mark.slow
@@ -542,6 +552,36 @@ def test_a_cell_that_ends_its_kernel_between_graded_cells_costs_only_that_cell()
                                                         (7, "kernel died")]
 
 
+def kernels() -> set[int]:
+    """PIDs of the kernels this test process started and that still run."""
+    return {child.pid for child in psutil.Process().children(recursive=True)
+            if "ipykernel_launcher" in " ".join(child.cmdline())}
+
+
+def test_the_next_notebooks_kernel_starts_while_one_runs_and_none_is_left_over():
+    step = lambda: ExecuteWithinLimits(  # noqa: E731 - nbgrader makes one per notebook
+        kernel_name="python3", notebooks={"a1": ["one.ipynb", "two.ipynb", "three.ipynb"]})
+    resources = lambda name: {"metadata": {"path": str(REPO)},  # noqa: E731
+                              "nbgrader": {"assignment": "a1", "notebook": name}}
+    kernel_started = new_code_cell("import psutil; print(psutil.Process().create_time())")
+    before = kernels()
+    step().preprocess(new_notebook(cells=[new_code_cell("x = 1")]), resources("one"))
+    assert len(kernels() - before) == 1  # two's, started while one ran; one's has ended
+    two_began = time.time()
+    two = new_notebook(cells=[kernel_started, new_code_cell("print(x)")])
+    step().preprocess(two, resources("two"))
+    assert float(two.cells[0].outputs[0].text) < two_began
+    assert two.cells[1].outputs[0].ename == "NameError"  # a kernel of its own, all the same
+    step().preprocess(new_notebook(cells=[new_code_cell("x = 3")]), resources("three"))
+    assert kernels() == before  # three was the last: nothing was started ahead of it
+    KERNEL_AHEAD.finish()
+
+    step().preprocess(new_notebook(cells=[new_code_cell("x = 1")]), resources("one"))
+    assert len(kernels() - before) == 1
+    KERNEL_AHEAD.finish()  # two was never handed in
+    assert kernels() == before
+
+
 @pytest.mark.slow
 def test_a_hung_cell_times_out_alone_and_later_cells_get_a_tight_limit():
     """Default limits: the first hang gets the floor, the next a third of it; a loop that
@@ -693,17 +733,24 @@ def test_the_execution_log_adds_up_each_stage_over_the_notebooks(tmp_path):
 
 def test_grading_steps_report_a_failed_autograde_and_leave_nothing_running(tmp_path):
     """One nbgrader process, two steps: a failed first step is reported with nbgrader's
-    own error, the second still answers, and the process is gone after the block."""
-    course = tmp_path / "course"
-    course.mkdir()
-    with GradingSteps("no_such_assignment", [], course, nbgrader_env(),
-                      tmp_path / "nbgrader.log") as steps:
-        autograde = steps.autograde(timeout=120)
-        feedback = steps.feedback(timeout=120)
-        process = psutil.Process(steps._process.pid)
-    assert autograde.returncode != 0 and "no_such_assignment" in autograde.log
-    assert feedback.returncode != 0 and "GenerateFeedbackApp | ERROR" in feedback.log
-    assert not process.is_running()
+    own error, the second still answers, and the process is gone after the block. The
+    next submission's process was started (and imported nbgrader) meanwhile."""
+    processes = []
+    for student in ("first", "second"):
+        course = tmp_path / student
+        course.mkdir()
+        before = time.time()
+        with GradingSteps(f"no_such_assignment_{student}", [], course, nbgrader_env(),
+                          tmp_path / f"{student}.log") as steps:
+            autograde = steps.autograde(timeout=120)
+            feedback = steps.feedback(timeout=120)
+            process = psutil.Process(steps._process.pid)
+        processes.append((process, before))
+        assert autograde.returncode != 0 and f"no_such_assignment_{student}" in autograde.log
+        assert feedback.returncode != 0 and "GenerateFeedbackApp | ERROR" in feedback.log
+        assert not process.is_running()
+    second, second_began = processes[1]
+    assert second.create_time() < second_began
 
 
 def test_only_the_manifests_files_and_nbgraders_travel_into_out(tmp_path):

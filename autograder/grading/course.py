@@ -113,7 +113,8 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: float,
 
 class GradingSteps:
     """The nbgrader process that autogrades one submission and then, when told, generates
-    its feedback (nbgrader_steps.py): one nbgrader start-up instead of two.
+    its feedback (nbgrader_steps.py): one nbgrader start-up instead of two, and that one
+    paid while the submission before was graded.
 
         with GradingSteps(assignment, options, course_dir, env, log_file) as steps:
             finished = steps.autograde(timeout)
@@ -128,11 +129,16 @@ class GradingSteps:
     def __init__(self, assignment: str, options: list[str], course_dir: Path,
                  env: dict[str, str], log_file: Path):
         self._log_file = log_file
-        with open(log_file, "ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.grading.nbgrader_steps", assignment, *options],
-                cwd=course_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log, text=True)
+        log_file.touch()
+        self._process = _STEPS_AHEAD.take() or _start_steps(log_file)
+        job = {"argv": [assignment, *options], "cwd": str(course_dir), "env": env,
+               "log": str(log_file)}
+        try:
+            self._process.stdin.write(json.dumps(job) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:  # it died: the autograde step reports how
+            pass
+        _STEPS_AHEAD.start()
 
     def autograde(self, timeout: float) -> Finished:
         return self._step("autograde", timeout)
@@ -176,6 +182,41 @@ class GradingSteps:
         _kill_tree(self._process)  # also what it started and left (a kernel stuck in a cell)
         self._process.wait()
         self._process.stdout.close()
+
+
+def _start_steps(log_file: Path | None = None) -> subprocess.Popen:
+    """A new nbgrader_steps process, which imports nbgrader and waits for its job. It
+    starts with the environment nbgrader needs from the start (nbgrader_env) and is given
+    a submission's own with its job; -P keeps its working folder off its import path."""
+    with open(log_file or os.devnull, "ab") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-P", "-m", "autograder.grading.nbgrader_steps"], env=nbgrader_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
+
+
+class _StepsAhead:
+    """The nbgrader_steps process started for this worker's next submission. It waits for
+    its job on a pipe from this process, so it ends when this process does."""
+
+    def __init__(self):
+        self._process = None
+
+    def start(self) -> None:
+        if self._process is None:
+            self._process = _start_steps()
+
+    def take(self) -> subprocess.Popen | None:
+        """The process started ahead, if it is still alive (one that failed to import
+        nbgrader is replaced by a new process, which logs why)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is not None:
+            process.stdin.close()
+            process.stdout.close()
+            return None
+        return process
+
+
+_STEPS_AHEAD = _StepsAhead()
 
 
 def _kill_tree(process: subprocess.Popen) -> None:

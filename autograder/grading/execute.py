@@ -19,6 +19,10 @@ guarantees that a fault costs only what it touches:
   check's verdict (hidden.py computes it beside the notebooks), outside the cell's time:
   the cell's limit measures the student's code, not how far the checks have got.
 
+It also saves the kernel starts after the first: once a notebook's kernel is ready, the
+kernel of the submission's next notebook starts beside it (`notebooks`), on the core the
+running notebook leaves idle, and is handed over when that notebook's turn comes.
+
 What it stops is recorded in the submission's execution log (execution_log.py), which
 task.py turns into the submission's status.
 """
@@ -34,7 +38,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Dict, Float, Integer, Unicode
+from traitlets import Dict, Float, Integer, List, Unicode
 
 from ..checks import VERDICTS_ENV, read_verdicts
 from . import execution_log
@@ -91,9 +95,17 @@ class ExecuteWithinLimits(Execute):
                      f"(the verdicts file is ${VERDICTS_ENV}; without one, nothing is waited for).",
     ).tag(config=True)
 
+    notebooks = Dict(
+        value_trait=List(Unicode()), key_trait=Unicode(),
+        help="{assignment id: its notebooks}. Once a notebook's kernel is ready, the kernel of "
+             "the next notebook not yet run starts beside it. An assignment not listed starts "
+             "each notebook's kernel when the notebook begins.",
+    ).tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
         info = (resources or {}).get("nbgrader", {})
         notebook = f"{info.get('notebook', 'notebook')}.ipynb"
+        self._later = KERNEL_AHEAD.begin(notebook, self.notebooks.get(info.get("assignment", ""), ()))
         self._log = ExecutionLog(Path(self.log_file) if self.log_file else None, notebook)
         times_file = self.cell_times.get(info.get("assignment", ""))
         times = CellTimes.load(Path(times_file)).notebook(notebook) if times_file else None
@@ -106,12 +118,19 @@ class ExecuteWithinLimits(Execute):
         self._cap = OutputCap(self.output_limit)
         self._checked = _hidden_check_ids() if os.environ.get(VERDICTS_ENV) else frozenset()
         self._kernel_starting = time.monotonic()  # the kernel starts before the first cell
-        return super().preprocess(nb, resources, km)
+        ahead = KERNEL_AHEAD.take(self._kernel_key(resources)) if km is None else None
+        try:
+            return super().preprocess(nb, resources, km or ahead)
+        finally:
+            if ahead is not None and self.km is not None:  # nbclient ends only its own kernels
+                self._cleanup_kernel()
 
     def preprocess_cell(self, cell, resources, index):
         if self._kernel_starting is not None:
             self._log.spent(execution_log.KERNEL_START, time.monotonic() - self._kernel_starting)
             self._kernel_starting = None
+            if self._later:
+                KERNEL_AHEAD.start(self._kernel_key(resources), self._start_kernel_ahead)
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
         if not self._stopped and self._spent >= self._limits.budget:
@@ -257,6 +276,17 @@ class ExecuteWithinLimits(Execute):
                 return number
         return None
 
+    def _kernel_key(self, resources) -> tuple[str, str]:
+        """What a kernel started ahead must share with this notebook's: its spec and folder."""
+        return self.kernel_name, str((resources or {}).get("metadata", {}).get("path") or "")
+
+    def _start_kernel_ahead(self, key):
+        """A kernel started as nbclient starts a notebook's (its options, in the folder of
+        `key`), not waited for."""
+        km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
+        run_sync(km.start_kernel)(extra_arguments=self.extra_arguments, cwd=key[1] or None)
+        return km
+
     def _new_kernel(self):
         started = time.monotonic()
         run_sync(self.km.restart_kernel)(now=True)
@@ -292,6 +322,51 @@ class ExecuteWithinLimits(Execute):
         if notice is not None:
             outs.append(notice)
         return out
+
+
+class KernelAhead:
+    """The one kernel started ahead for a submission's next notebook (ExecuteWithinLimits
+    builds a new preprocessor for every notebook, so what lasts from one notebook to the
+    next lives here, in the process that autogrades one submission)."""
+
+    def __init__(self):
+        self._run = set()     # the notebooks that have begun in this process
+        self._key = None      # (kernel name, folder) of the kernel started ahead
+        self._km = None
+
+    def begin(self, notebook: str, notebooks) -> bool:
+        """Note that `notebook` begins; whether one of `notebooks` is still to run after it."""
+        self._run.add(notebook)
+        return bool(set(notebooks) - self._run)
+
+    def start(self, key, start_kernel) -> None:
+        """Start the kernel ahead with start_kernel(key), which returns its kernel manager,
+        unless there is one."""
+        if self._km is None:
+            self._km, self._key = start_kernel(key), key
+
+    def take(self, key):
+        """The kernel started ahead, if it suits `key` (then it is the caller's to end);
+        otherwise None, and one that does not suit is ended."""
+        km, self._km = self._km, None
+        if km is not None and self._key != key:
+            _end(km)
+            km = None
+        return km
+
+    def finish(self) -> None:
+        """The submission's notebooks are done: end a kernel started ahead that none took
+        (one was not handed in, or autograde stopped early) and start afresh."""
+        km, self._km, self._run = self._km, None, set()
+        if km is not None:
+            _end(km)
+
+
+def _end(km) -> None:
+    run_sync(km.shutdown_kernel)(now=True)
+
+
+KERNEL_AHEAD = KernelAhead()
 
 
 def _hidden_check_ids() -> frozenset[str]:

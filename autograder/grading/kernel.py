@@ -7,7 +7,7 @@ writes a kernel spec into scratch/jupyter/kernels/ whose command starts ipykerne
 autograder.sandbox: from an empty environment plus the variables below; showing it the
 folder the notebooks run in (nbgrader's autograded/<student>/<id>/: its files read-only,
 room for new ones on a capped tmpfs), its runtime folder (the only folder it shares with
-the grader), and, read-only, the datasets, the verdicts of the hidden checks and a copy of
+the grader; it also holds a copy of matplotlib's font list, see _font_list), and, read-only, the datasets, the verdicts of the hidden checks and a copy of
 autograder/checks/__init__.py (what hidden test cells import; the rest of the grader
 stays out of reach); with the sandbox's limits (memory, processes, disk). A memory bomb
 becomes a MemoryError in the cell that set it off. Time limits and the output cap are
@@ -55,8 +55,12 @@ def kernel_for_submission(scratch: Path, runtime: Path, workdir: Path, data_dir:
     """
     kernel_lib = scratch / "kernel_lib"
     spec_dir = scratch / "jupyter" / "kernels" / KERNEL_NAME
-    for folder in (runtime, kernel_lib / "autograder" / "checks", spec_dir):
+    matplotlib_dir = runtime / "matplotlib"
+    for folder in (runtime, kernel_lib / "autograder" / "checks", spec_dir, matplotlib_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    font_list = _font_list()
+    if font_list.is_file():
+        shutil.copy2(font_list, matplotlib_dir / font_list.name)
     (kernel_lib / "autograder" / "__init__.py").write_text(
         '"""What a graded kernel can import of the grader: the hidden checks\' run()."""\n')
     shutil.copy2(_CHECKS_INIT, kernel_lib / "autograder" / "checks" / "__init__.py")
@@ -65,7 +69,8 @@ def kernel_for_submission(scratch: Path, runtime: Path, workdir: Path, data_dir:
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin",
                                     "/usr/bin", "/bin"]),
            "LANG": "C.UTF-8", "PYTHONPATH": str(kernel_lib), "PYTHONDONTWRITEBYTECODE": "1",
-           "MPLBACKEND": "Agg", "NNKIT_DATA_DIR": str(data_dir),
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(matplotlib_dir),
+           "NNKIT_DATA_DIR": str(data_dir),
            VERDICTS_ENV: str(verdicts_file), VERDICTS_WAIT_ENV: str(VERDICT_WAIT), **SINGLE_THREAD}
     plan = sandbox.Plan(folder=str(workdir), env=env, memory_bytes=KERNEL_MEMORY_BYTES,
                         readable=[str(data_dir), str(kernel_lib), str(verdicts_file.parent)],
@@ -86,3 +91,18 @@ def kernel_for_submission(scratch: Path, runtime: Path, workdir: Path, data_dir:
              "JUPYTER_RUNTIME_DIR": str(runtime), VERDICTS_ENV: str(verdicts_file)},
         nbgrader_args=[f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
                        f"--KernelManager.ip={runtime / 'kernel'}"])
+
+
+def _font_list() -> Path:
+    """matplotlib's list of the machine's fonts, as the grader's own matplotlib keeps it.
+
+    A kernel without one builds it while the notebook imports pyplot, which costs every
+    notebook about half a second (more on a loaded machine) and, as fontconfig's settings
+    are out of the sandbox's sight, printed "Fontconfig error: ..." into the first cell
+    that imports pyplot, where students read it in their feedback. The fonts are the same
+    inside the sandbox (it shows /usr), so the grader's list serves the kernel as it is.
+    """
+    import matplotlib
+    from matplotlib import font_manager  # builds the list the first time on a machine
+
+    return Path(matplotlib.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"

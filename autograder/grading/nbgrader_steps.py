@@ -1,26 +1,33 @@
 """`nbgrader autograde`, then `nbgrader generate_feedback`, in one process.
 
-    python -m autograder.grading.nbgrader_steps ASSIGNMENT [--Class.trait=value ...]
+    python -P -m autograder.grading.nbgrader_steps
 
-run in a scratch course folder (course.py). Importing nbgrader and setting up one of its
-applications costs more than a second of CPU, and grading a submission needs two of them
-with a step of the grader's in between (task.py withholds the points of failed hidden
-checks from the verdicts it holds before the feedback shows them), so one process runs
-both, waiting for the grader in between:
+Importing nbgrader and setting up one of its applications costs more than a second of CPU,
+and grading a submission needs two of them with a step of the grader's in between (task.py
+withholds the points of failed hidden checks from the verdicts it holds before the
+feedback shows them), so one process runs both, and it imports nbgrader before it is given
+its submission: the grader starts the next submission's process while one is graded
+(course.GradingSteps). The process
 
-1. runs autograde (with the options given) and writes one line to stdout, the step's
-   outcome as JSON: {"step": "autograde", "success": true|false};
-2. reads one line from stdin: "feedback" runs generate_feedback (without the options,
+1. imports nbgrader, then reads one line from stdin, its job as JSON: {"argv": [assignment,
+   "--Class.trait=value", ...], "cwd": the scratch course folder, "env": the whole
+   environment, "log": a file}; the end of stdin instead (no submission came) ends it;
+2. moves into the folder, takes the environment, sends everything it prints to the log
+   (nbgrader logs there as the `nbgrader` command logs to stderr; the caller keeps it for
+   its error messages), runs autograde with the options given, ends the kernel it may have
+   started ahead for a notebook that never ran (execute.py), and writes one line to stdout,
+   the step's outcome as JSON: {"step": "autograde", "success": true|false};
+3. reads one line from stdin: "feedback" runs generate_feedback (without the options,
    which are autograde's) and writes its line; anything else, or the end of stdin, ends
    the process.
 
-nbgrader logs to stderr, as the `nbgrader` command does (the caller keeps it for its error
-messages), and so does anything else the process prints. A step that fails (nbgrader exits, or raises) reports success false and the
-process goes on to the next line.
+A step that fails (nbgrader exits, or raises) reports success false and the process goes
+on to the next line.
 """
 import json
 import os
 import sys
+import tempfile
 
 FEEDBACK = "feedback"
 
@@ -45,19 +52,40 @@ def report(step: str, success: bool, channel) -> None:
     print(json.dumps({"step": step, "success": success}), file=channel, flush=True)
 
 
-def main(argv: list[str]) -> int:
+def take_job(job: dict) -> None:
+    """Become the process of the job's submission: its folder, environment and log."""
+    os.chdir(job["cwd"])
+    os.environ.clear()
+    os.environ.update(job["env"])
+    tempfile.tempdir = None  # read again from the new TMPDIR, where the kernels' files go
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(job["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.dup2(log, sys.stdout.fileno())
+    os.dup2(log, sys.stderr.fileno())
+    os.close(log)
+
+
+def main() -> int:
     # Here, not at the top: the grader imports this module for FEEDBACK alone.
     from nbgrader.apps import AutogradeApp, GenerateFeedbackApp
 
+    from .execute import KERNEL_AHEAD
+
     # stdout carries the steps' outcomes alone; whatever else is printed goes to the log.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    assignment, options = argv[0], argv[1:]
-    report("autograde", run_app(AutogradeApp, [assignment, *options]), channel)
+    line = sys.stdin.readline()
+    if not line:
+        return 0
+    job = json.loads(line)
+    take_job(job)
+    succeeded = run_app(AutogradeApp, job["argv"])
+    KERNEL_AHEAD.finish()
+    report("autograde", succeeded, channel)
     if sys.stdin.readline().strip() == FEEDBACK:
-        report(FEEDBACK, run_app(GenerateFeedbackApp, [assignment]), channel)
+        report(FEEDBACK, run_app(GenerateFeedbackApp, job["argv"][:1]), channel)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
