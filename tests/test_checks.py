@@ -21,13 +21,15 @@ import numpy as np
 import pytest
 
 from autograder import sandbox
-from autograder.checks import decode, encode
+from autograder.checks import checks_folder, decode, encode
 from autograder.checks.__main__ import evaluate
-from autograder.checks.answer_checks import ANSWER_KEY
-from autograder.checks.catalog import CHECKS
+from autograder.checks.assignment import load_checks
 from autograder.checks.student_process import close_all
 
 REPO = Path(__file__).resolve().parents[1]
+FCNET_CHECKS = load_checks(checks_folder(REPO, "fcnet"))
+CHECKS = FCNET_CHECKS.checks
+ANSWER_KEY = FCNET_CHECKS.module("answer_checks").ANSWER_KEY
 SOURCE = REPO / "source" / "fcnet"
 RELEASE = REPO / "release" / "fcnet"
 NOTEBOOKS = ["FullyConnectedNets.ipynb", "BatchNormalization.ipynb", "Dropout.ipynb", "Optimizers.ipynb"]
@@ -501,10 +503,12 @@ def test_one_grader_serves_a_kernel_and_checks_the_files_as_they_are_now(tmp_pat
 
 @pytest.fixture
 def course_copy(tmp_path):
-    """A copy of the grader and the reference nnkit to edit, and the environment of a kernel
-    that imports the grader from it."""
+    """A copy of the grader, the assignment's checks and the reference nnkit to edit, and the
+    environment of a kernel that imports the grader from it."""
     course = tmp_path / "course"
     shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(checks_folder(REPO, "fcnet"), checks_folder(course, "fcnet"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(SOURCE / "nnkit", course / "source" / "fcnet" / "nnkit",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return course, dict(os.environ, PYTHONPATH=str(course))
@@ -514,7 +518,7 @@ def test_the_grader_is_replaced_when_its_code_or_the_reference_changes(tmp_path,
     course, env = course_copy
     submission = make_submission(tmp_path / "submission")
     reference_layers = course / "source" / "fcnet" / "nnkit" / "layers.py"
-    checks = course / "autograder" / "checks" / "layer_checks.py"
+    checks = checks_folder(course, "fcnet") / "layer_checks.py"
     seen = watched_kernel(submission, f"""
         assert autograder.checks.COURSE_ROOT.as_posix() == {course.as_posix()!r}
         seen["first"] = outcome("fc_relu_forward"), grader()
@@ -800,7 +804,8 @@ def test_a_network_that_garbles_its_line_to_the_grader_fails_only_its_check(tmp_
 
 
 def test_the_layer_server_refuses_what_no_layer_accepts(tmp_path):
-    from autograder.checks.layer_server import MAX_ELEMENTS, ReferenceLayers
+    layer_server = FCNET_CHECKS.module("layer_server")
+    MAX_ELEMENTS, ReferenceLayers = layer_server.MAX_ELEMENTS, layer_server.ReferenceLayers
 
     layers = ReferenceLayers()
 
@@ -941,7 +946,8 @@ def test_an_unanswered_question_says_where_to_answer_it(tmp_path):
 
 
 def test_the_examples_of_the_answer_forms_are_no_answers():
-    from autograder.checks.answer_checks import OPTION_EXAMPLE, SET_EXAMPLE
+    answer_checks = FCNET_CHECKS.module("answer_checks")
+    OPTION_EXAMPLE, SET_EXAMPLE = answer_checks.OPTION_EXAMPLE, answer_checks.SET_EXAMPLE
 
     keys = list(ANSWER_KEY.values())
     assert ast.literal_eval(SET_EXAMPLE) not in keys and ast.literal_eval(OPTION_EXAMPLE) not in keys

@@ -149,7 +149,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     isolation = sandbox.status()
     say(isolation.description if isolation.confined else
         f"WARNING: {isolation.description}. See docs/SECURITY.md.")
-    in_force = limits_in_force(limits)
+    in_force = limits_in_force(limits, manifest)
     for limit in in_force:
         say(f"  {limit.name}: {limit.how}" if limit.in_force else
             f"  WARNING, {limit.name} not capped: {limit.how}")
@@ -301,13 +301,13 @@ def _check_listed_students(path: Path | None, listed: dict, entries: list[Entry]
         f"{examples}" + (" ..." if len(unknown) > 3 else ""))
 
 
-def limits_in_force(limits: Limits) -> list[sandbox.Limit]:
+def limits_in_force(limits: Limits, manifest: Manifest) -> list[sandbox.Limit]:
     """Every limit on student code, and whether it is in force on this machine."""
     probe = limits.probe or probe_timeout()
     return [
         sandbox.Limit("time", True, f"{time_limits.describe(limits.cell_floor)}; each hidden "
                       f"check's student code {probe:g} s ({probe * AFTER_A_TIMEOUT:g} s after one "
-                      f"timed out), all of them {checks_budget(limits.probe):.0f} s"),
+                      f"timed out), all of them {checks_budget(manifest, limits.probe):.0f} s"),
         sandbox.Limit("output", True, f"{CELL_LIMIT:,} characters per cell and "
                       f"{NOTEBOOK_LIMIT:,} per notebook, cut as the grader receives them"),
         sandbox.Limit("memory", True, f"address space of each process: {KERNEL_MEMORY_BYTES // 2**30} "

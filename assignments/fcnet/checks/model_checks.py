@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .framework import NotGradable, check, reference_package
-from .notebook_values import Unreadable, value_source
+from autograder.checks.framework import NotGradable, check, reference_package
+from autograder.checks.notebook_values import Unreadable, value_source
 
 NUM_TRAINING, NUM_VALIDATION, NUM_TEST = 49000, 1000, 1000  # get_CIFAR10_data's defaults
 OVERFIT_IMAGES = 50

@@ -9,8 +9,9 @@ running averages and seeded dropout must agree with the reference. Initializatio
 checked by its properties (names, shapes, zero biases, unit gammas, weight statistics)."""
 import numpy as np
 
-from .framework import check
+from autograder.checks.framework import check
 from .layer_checks import BACKWARD, FORWARD
+from .layer_server import ReferenceLayers
 
 # With the same layers on both sides, a correct network differs from the reference only by
 # its own rounding (~1e-14). It may differ by as much as its layers' checks let a layer
@@ -129,7 +130,7 @@ def two_layer_init(ctx):
     for _ in range(2):
         dims = np.array([int(rng.integers(20, 40)), int(rng.integers(30, 60)), int(rng.integers(5, 11))])
         cases.append({"dims": dims, "weight_scale": np.float64(10 ** rng.uniform(-3, -1)), "reg": np.float64(0)})
-    student = ctx.student("two_layer_init", cases, "TwoLayerNet.__init__", reference_layers=True)
+    student = ctx.student("two_layer_init", cases, "TwoLayerNet.__init__", served=ReferenceLayers())
     reference = ctx.reference("two_layer_init", cases)
     for case, mine, correct in zip(cases, student, reference):
         input_dim, hidden_dim, num_classes = (int(v) for v in case["dims"])
@@ -140,7 +141,7 @@ def two_layer_init(ctx):
 def _two_layer_cases_with_valid_params(ctx, probe, count, regs):
     """Run a TwoLayerNet probe on both sides; yield the cases whose parameter names are right."""
     cases = _two_layer_cases(ctx.rng, count, regs)
-    student = ctx.student(probe, cases, "TwoLayerNet", reference_layers=True)
+    student = ctx.student(probe, cases, "TwoLayerNet", served=ReferenceLayers())
     reference = ctx.reference(probe, cases)
     for case, mine, correct in zip(cases, student, reference):
         inputs = _two_layer_inputs(case)
@@ -200,7 +201,7 @@ def _fc_inputs(case):
 
 
 def _check_fully_connected(ctx, cases, subject, initialized=lambda name: True):
-    student = ctx.student("fully_connected_net", cases, subject, reference_layers=True)
+    student = ctx.student("fully_connected_net", cases, subject, served=ReferenceLayers())
     reference = ctx.reference("fully_connected_net", cases)
     for case, mine, correct in zip(cases, student, reference):
         inputs = _fc_inputs(case)

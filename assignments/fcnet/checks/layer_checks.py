@@ -6,7 +6,9 @@ reports an output off by a kept dimension ((1, D) for (D,)); the checks of netwo
 with the grader's layers and charge neither again."""
 import numpy as np
 
-from .framework import check, check_inputs_kept, matches, shapes
+from autograder.checks.framework import check, matches, shapes
+
+from .kept_inputs import check_inputs_kept
 
 # Relative errors allowed (see framework.relative_error). Correct float64 code differs from
 # the reference by ~1e-14; the numeric gradients are accurate to ~1e-9.

@@ -21,7 +21,9 @@ w. The tolerance on steps leaves room for where epsilon enters (Adam's "efficien
 puts it after the bias correction; see _gradient)."""
 import numpy as np
 
-from .framework import check, check_inputs_kept, relative_error
+from autograder.checks.framework import check, relative_error
+
+from .kept_inputs import check_inputs_kept
 
 STEPS = 4
 # Relative errors allowed: of the steps (see above) and of the state, which has no epsilon.

@@ -7,8 +7,8 @@ saying what the right one is. A question left unanswered (the variable not set, 
 None or an empty set) says "not answered" and where to answer it; an answer the grader
 cannot read without running the notebook says which form it needs.
 """
-from .framework import check
-from .notebook_values import Unreadable, value_source
+from autograder.checks.framework import check
+from autograder.checks.notebook_values import Unreadable, value_source
 
 # grade_id of the format-check cell -> the correct answer (a set of option numbers, or one int).
 ANSWER_KEY = {
