@@ -25,6 +25,7 @@ from autograder.checks import checks_folder, decode, encode
 from autograder.checks.__main__ import evaluate
 from autograder.checks.assignment import load_checks
 from autograder.checks.student_process import close_all
+from autograder.manifest import load_manifest, manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
 FCNET_CHECKS = load_checks(checks_folder(REPO, "fcnet"))
@@ -42,10 +43,17 @@ OVERFIT_VALUES = {
 # The checks that only need the student's code (no values from the notebook, no data).
 CODE_CHECKS = sorted(grade_id for grade_id, registered in CHECKS.items()
                      if not registered.parameters and grade_id != "fc_best_model_saved")
-MODULE_OF = {grade_id: registered.function.__module__.rsplit(".", 1)[-1] for grade_id, registered in CHECKS.items()}
-LAYER_AND_NETWORK_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] in ("layer_checks", "network_checks")]
-NETWORK_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] == "network_checks"]
-OPTIMIZER_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] == "optimizer_checks"]
+
+
+def exercising(*modules):
+    """The code checks whose cells exercise a function of one of `modules` (as declared)."""
+    return [grade_id for grade_id in CODE_CHECKS
+            if any(work.partition(":")[0] in modules for work in CHECKS[grade_id].exercises)]
+
+
+LAYER_AND_NETWORK_CHECKS = exercising("nnkit/layers.py", "nnkit/classifiers/fc_net.py")
+NETWORK_CHECKS = exercising("nnkit/classifiers/fc_net.py")
+OPTIMIZER_CHECKS = exercising("nnkit/optim.py")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -186,6 +194,21 @@ def test_release_fails_the_checks_that_need_notebook_values(release_submission):
             assert verdict["status"] == "failed", grade_id
             assert re.search(r"not answered: set inline_q\d_answer|is not set: set it|not in the submission",
                              verdict["message"]), verdict["message"]
+
+
+def test_every_check_declares_work_the_assignment_has():
+    """What a check declares it exercises names a function or class of a student module, or
+    a solution cell of a notebook: samples.partials and these tests derive from it."""
+    manifest = load_manifest(manifest_path(REPO, "fcnet"))
+    solution_cells = {f"{name}:{cell.metadata.nbgrader['grade_id']}"
+                      for name in manifest.notebooks for cell in nbformat.read(SOURCE / name, as_version=4).cells
+                      if cell.metadata.get("nbgrader", {}).get("solution")}
+    defined = {f"{module}:{node.name}" for module in manifest.student_modules
+               for node in ast.parse((SOURCE / module).read_text()).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    for grade_id, registered in CHECKS.items():
+        assert registered.exercises, grade_id
+        assert set(registered.exercises) <= defined | solution_cells, (grade_id, registered.exercises)
 
 
 # --- deliberate bugs --------------------------------------------------------------------

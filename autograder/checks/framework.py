@@ -5,7 +5,8 @@ themselves live with their assignment (assignments/<id>/checks/, loaded by assig
 A check is a function of a Context, registered under the grade_id of the notebook cell it
 grades:
 
-    @check("fc_affine_forward", "affine_forward against the reference, 2-D and 4-D inputs")
+    @check("fc_affine_forward", "affine_forward against the reference, 2-D and 4-D inputs",
+           exercises=("nnkit/layers.py:affine_forward",))
     def affine_forward(ctx):
         cases = [...]                                     # fresh random inputs from ctx.rng
         student = ctx.student("affine_forward", cases, subject="affine_forward")
@@ -41,16 +42,21 @@ class Check:
     description: str
     function: object
     parameters: tuple = ()     # keyword arguments the notebook passes, e.g. ("answer",)
+    exercises: tuple = ()      # the student's work the cell's grade rests on: "<module path>:<function>"
+                               # or "<notebook>:<solution cell grade_id>"
 
 
-def check(grade_id, description, parameters=()):
-    """Register a check function under grade_id (several ids may share one function)."""
+def check(grade_id, description, parameters=(), exercises=()):
+    """Register a check function under grade_id (several ids may share one function).
+    exercises: every piece of the student's work the graded cell runs (its visible part too),
+    as "nnkit/layers.py:affine_forward" or "FullyConnectedNets.ipynb:fc_q1_answer": a piece
+    undone costs exactly the cells that declare it (samples.py and the tests derive from it)."""
     def register(function):
         if _registry is None:
             raise RuntimeError(f"{grade_id}: checks are registered by importing them with assignment.load_checks")
         if grade_id in _registry:
             raise ValueError(f"two checks for {grade_id}")
-        _registry[grade_id] = Check(grade_id, description, function, tuple(parameters))
+        _registry[grade_id] = Check(grade_id, description, function, tuple(parameters), tuple(exercises))
         return function
     return register
 

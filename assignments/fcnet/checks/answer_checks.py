@@ -25,6 +25,10 @@ ANSWER_KEY = {
     "opt_q1_choice": {1, 5, 6},
 }
 
+# The notebook of each grade_id's prefix, whose solution cell <question>_answer sets the answer.
+NOTEBOOKS = {"fc": "FullyConnectedNets.ipynb", "bn": "BatchNormalization.ipynb", "do": "Dropout.ipynb",
+             "opt": "Optimizers.ipynb"}
+
 # The examples of the answers' form in messages: no question's answer (a test keeps it so).
 SET_EXAMPLE, OPTION_EXAMPLE = "{2, 4}", "3"
 
@@ -63,9 +67,11 @@ def _check_answer(ctx, key):
 
 
 def _register(grade_id, key):
+    question = grade_id.rsplit("_", 1)[0]
     check(grade_id, f"multiple choice: the answer passed as answer= must equal the key "
                     f"({'a set' if isinstance(key, set) else 'one option'})",
-          parameters=("answer",))(lambda ctx: _check_answer(ctx, key))
+          parameters=("answer",),
+          exercises=(f"{NOTEBOOKS[question.split('_')[0]]}:{question}_answer",))(lambda ctx: _check_answer(ctx, key))
 
 
 for _grade_id, _key in ANSWER_KEY.items():

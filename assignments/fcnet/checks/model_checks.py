@@ -152,14 +152,16 @@ def _overfit(ctx, label, hidden_dims):
 
 @check("fc_overfit_three_layer_check", "the student's weight_scale and learning_rate make the three-layer "
                                        "net reach 100% training accuracy on 50 images (rerun with the reference)",
-       parameters=("weight_scale", "learning_rate"))
+       parameters=("weight_scale", "learning_rate"),
+       exercises=("FullyConnectedNets.ipynb:fc_overfit_three_layer",))
 def overfit_three_layer(ctx):
     _overfit(ctx, "three-layer net", [100, 100])
 
 
 @check("fc_overfit_five_layer_check", "the student's weight_scale and learning_rate make the five-layer "
                                       "net reach 100% training accuracy on 50 images (rerun with the reference)",
-       parameters=("weight_scale", "learning_rate"))
+       parameters=("weight_scale", "learning_rate"),
+       exercises=("FullyConnectedNets.ipynb:fc_overfit_five_layer",))
 def overfit_five_layer(ctx):
     _overfit(ctx, "five-layer net", [100, 100, 100, 100])
 
@@ -181,7 +183,10 @@ def _parameter_count(init_args):
 
 
 @check("fc_best_model_saved", f"best_model.npz loads with the reference model_io and reaches >= "
-                              f"{BEST_MODEL_TARGET:.2f} validation accuracy on CIFAR-10 (test accuracy reported)")
+                              f"{BEST_MODEL_TARGET:.2f} validation accuracy on CIFAR-10 (test accuracy reported)",
+       # the visible part evaluates the model with the student's network and layers
+       exercises=("FullyConnectedNets.ipynb:fc_best_model", "nnkit/classifiers/fc_net.py:FullyConnectedNet",
+                  "nnkit/layers.py:affine_forward", "nnkit/layers.py:relu_forward"))
 def best_model(ctx):
     path = ctx.submission / BEST_MODEL_FILE
     if not path.is_file():

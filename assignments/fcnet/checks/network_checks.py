@@ -123,7 +123,8 @@ def _two_layer_inputs(case):
             f"reg = {float(case['reg']):.2f}")
 
 
-@check("fc_two_layer_init", "TwoLayerNet.__init__: parameter names and shapes, zero biases, weight statistics")
+@check("fc_two_layer_init", "TwoLayerNet.__init__: parameter names and shapes, zero biases, weight statistics",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_init(ctx):
     rng = ctx.rng
     cases = []
@@ -149,14 +150,16 @@ def _two_layer_cases_with_valid_params(ctx, probe, count, regs):
             yield mine, correct, inputs
 
 
-@check("fc_two_layer_scores", "TwoLayerNet.loss(X): scores against the reference for given parameters")
+@check("fc_two_layer_scores", "TwoLayerNet.loss(X): scores against the reference for given parameters",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_scores(ctx):
     for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_scores", 3, [0.0]):
         _compare_outputs(ctx, "TwoLayerNet.loss(X)", mine, correct, inputs, [("scores", "the scores")])
 
 
 @check("fc_two_layer_loss", "TwoLayerNet.loss(X, y): loss against the reference, with and without "
-                            "regularization")
+                            "regularization",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_loss(ctx):
     regs = [0.0, float(ctx.rng.uniform(0.1, 3.0))]
     for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_loss", 4, regs):
@@ -164,7 +167,8 @@ def two_layer_loss(ctx):
 
 
 @check("fc_two_layer_grads", "TwoLayerNet.loss(X, y): every gradient against the reference, with and "
-                             "without regularization")
+                             "without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_grads(ctx):
     regs = [0.0, float(ctx.rng.uniform(0.1, 3.0))]
     for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_loss", 4, regs):
@@ -227,7 +231,8 @@ def _check_fully_connected(ctx, cases, subject, initialized=lambda name: True):
 
 @check("fc_fcnet_loss_grads", "FullyConnectedNet without normalization or dropout: initialization, "
                               "scores, loss and every gradient against the reference, 1 to 3 hidden "
-                              "layers, with and without regularization")
+                              "layers, with and without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(5, 12))
@@ -250,7 +255,8 @@ def _normalization_parameter(name):
 
 @check("bn_fcnet_batchnorm", "FullyConnectedNet with batchnorm: gammas and betas, losses and gradients "
                              "of two training batches, running averages, test-time scores, against the "
-                             "reference, without regularization")
+                             "reference, without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected_batchnorm(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(5, 12))
@@ -263,7 +269,8 @@ def fully_connected_batchnorm(ctx):
 
 
 @check("bn_fcnet_layernorm", "FullyConnectedNet with layernorm: gammas and betas, scores, loss and "
-                             "gradients against the reference, without regularization")
+                             "gradients against the reference, without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected_layernorm(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(5, 12))
@@ -276,7 +283,8 @@ def fully_connected_layernorm(ctx):
 
 
 @check("do_fcnet_dropout", "FullyConnectedNet with seeded dropout: loss and gradients (train mode) and "
-                           "scores (test mode, no dropout) against the reference, without regularization")
+                           "scores (test mode, no dropout) against the reference, without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected_dropout(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(6, 14))

@@ -167,12 +167,14 @@ def _check_in_solver(ctx, rule):
 def _register(grade_id, rule):
     state = ", ".join(RULES[rule][0])
     check(grade_id, f"{rule}: next_w and its state ({state}) over {STEPS} steps against the reference, "
-                    "from fresh and given state; w and dw not changed in place")(lambda ctx: _check_rule(ctx, rule))
+                    "from fresh and given state; w and dw not changed in place",
+          exercises=(f"nnkit/optim.py:{rule}",))(lambda ctx: _check_rule(ctx, rule))
 
 
 def _register_in_solver(grade_id, rule):
     check(grade_id, f"{rule} inside the Solver (two parameters, learning-rate decay): the same parameters as "
-                    f"{rule} called by hand with one config per parameter")(lambda ctx: _check_in_solver(ctx, rule))
+                    f"{rule} called by hand with one config per parameter",
+          exercises=(f"nnkit/optim.py:{rule}",))(lambda ctx: _check_in_solver(ctx, rule))
 
 
 for _grade_id, _rule in [
