@@ -1,6 +1,6 @@
 """An assignment's manifest (assignments/<id>/manifest.toml): the one place for its facts.
 
-    manifest = load_manifest(manifest_path(course_root, "fcnet"))
+    manifest = load_manifest(manifest_path(course_root, "hw1"))
     manifest.notebooks        # ("FullyConnectedNets.ipynb", ...), in working order
     manifest.student_modules  # ("nnkit/layers.py", ...), the files students complete
     manifest.late_policy      # LatePolicy(...): grace, penalty, cut-off (none by default)

@@ -33,6 +33,7 @@ import traceback
 from pathlib import Path
 
 from .. import sandbox
+from ..manifest import load_manifest, manifest_path
 from . import decode
 from .assignment import current_checks
 from .framework import REFERENCE_DIR, CheckFailed, Context, NotGradable
@@ -113,7 +114,8 @@ def each_verdict(submission, seed=None):
     """(grade_id, verdict) of every check, with the values read from the notebooks, in the
     order the notebooks reach the checks."""
     checks = current_checks().checks
-    for grade_id in notebook_order(checks, REFERENCE_DIR):
+    manifest = load_manifest(manifest_path(REFERENCE_DIR.parents[1], REFERENCE_DIR.name))
+    for grade_id in notebook_order(checks, REFERENCE_DIR, manifest.notebooks):
         values = values_for(grade_id, checks[grade_id].parameters, submission)
         yield grade_id, evaluate(grade_id, submission, values, seed)
     close_all()

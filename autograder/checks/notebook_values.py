@@ -45,11 +45,12 @@ class ValueSource:
     cell: str       # the grade_id of the cell, e.g. "fc_q1_answer"
 
 
-def notebook_order(grade_ids, folder):
-    """The grade ids in the order the notebooks in `folder` reach their cells (notebooks in
-    the order students work through them); ids no notebook has come last."""
+def notebook_order(grade_ids, folder, notebooks):
+    """The grade ids in the order the `notebooks` in `folder` reach their cells (notebooks in
+    the order students work through them, as the manifest lists them); ids no notebook has
+    come last."""
     order = []
-    for name in NOTEBOOK_OF_PREFIX.values():
+    for name in notebooks:
         if (Path(folder) / name).is_file():
             cells = nbformat.read(Path(folder) / name, as_version=4).cells
             order += [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells]

@@ -277,7 +277,7 @@ def describe_exception(error):
         detail = detail[:300] + " ..."
     if isinstance(error, ModuleNotFoundError) and function is None:
         return (f"could not import nnkit from the submission ({detail}); the folder nnkit/ with "
-                "layers.py, classifiers/fc_net.py and optim.py must be next to the notebooks")
+                "the modules you completed must be next to the notebooks")
     if function == "<module>":
         return f"importing {where.split(',')[0]} failed with {kind}: {detail} ({where})"
     if function is None:
