@@ -723,27 +723,28 @@ def test_values_are_read_from_the_notebooks_without_running_them(tmp_path):
     for name in NOTEBOOKS:
         shutil.copy(SOURCE / name, tmp_path / name)
     for grade_id, key in ANSWER_KEY.items():
-        assert values_for(grade_id, ("answer",), tmp_path) == {"answer": key}
-    assert values_for("fc_overfit_five_layer_check", ("weight_scale", "learning_rate"), tmp_path) == \
+        assert values_for(CHECKS[grade_id].values_from, tmp_path) == {"answer": key}
+    assert values_for(CHECKS["fc_overfit_five_layer_check"].values_from, tmp_path) == \
         OVERFIT_VALUES["fc_overfit_five_layer_check"]
-    assert values_for("fc_affine_forward", (), tmp_path) == {}
+    assert values_for(CHECKS["fc_affine_forward"].values_from, tmp_path) == {}
+    do_q2 = CHECKS["do_q2_choice"].values_from
 
     notebook = nbformat.read(tmp_path / "Dropout.ipynb", as_version=4)
     answer_cell = next(cell for cell in notebook.cells if cell.get("id") == "do_q2_answer")
     answer_cell.source = "inline_q2_answer = {1, 4}\nprint(1)\ninline_q2_answer = set([2 + 1])"
     del answer_cell.metadata["nbgrader"]  # editors sometimes drop it; any cell setting it counts
     nbformat.write(notebook, tmp_path / "Dropout.ipynb")
-    assert values_for("do_q2_choice", ("answer",), tmp_path) == {"answer": {3}}
+    assert values_for(do_q2, tmp_path) == {"answer": {3}}
 
     answer_cell.source = "inline_q2_answer = set(range(1, 3))"
     nbformat.write(notebook, tmp_path / "Dropout.ipynb")
-    assert values_for("do_q2_choice", ("answer",), tmp_path) == {"answer": Unreadable("inline_q2_answer = set(range(1, 3))")}
+    assert values_for(do_q2, tmp_path) == {"answer": Unreadable("inline_q2_answer = set(range(1, 3))")}
 
     for name in NOTEBOOKS:
         shutil.copy(RELEASE / name, tmp_path / name)
-    assert values_for("fc_q1_choice", ("answer",), tmp_path) == {}  # the release answers nothing
+    assert values_for(CHECKS["fc_q1_choice"].values_from, tmp_path) == {}  # the release answers nothing
     (tmp_path / "Dropout.ipynb").write_text("not a notebook")
-    assert values_for("do_q2_choice", ("answer",), tmp_path) == {}
+    assert values_for(do_q2, tmp_path) == {}
 
 
 def test_all_checks_from_the_command_line(release_submission):
@@ -997,3 +998,25 @@ def test_the_graders_layers_reach_the_network_however_it_imports_them(tmp_path):
     assert verdicts["fc_two_layer_scores"]["status"] == "passed", verdicts["fc_two_layer_scores"]
     assert verdicts["fc_two_layer_grads"]["status"] == "passed", verdicts["fc_two_layer_grads"]
     assert "this relu is broken" in verdicts["fc_relu_forward"]["message"]
+
+
+def test_the_assignment_is_named_by_the_reference_folder_or_the_source_folder_a_kernel_runs_in(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    for assignment in ("hw1", "hw2"):
+        checks_folder(course, assignment).mkdir(parents=True)
+        (course / "source" / assignment).mkdir(parents=True)
+    show = "import autograder.checks as c; print(c.REFERENCE_DIR, c.CHECKS_DIR)"
+    env = {key: value for key, value in os.environ.items() if key != "NNKIT_REFERENCE_DIR"}
+
+    def found(cwd, **more):
+        done = subprocess.run([sys.executable, "-c", show], cwd=cwd, capture_output=True, text=True, check=True,
+                              env=dict(env, PYTHONPATH=str(course), **more))
+        return done.stdout.split()
+
+    assert found(course / "source" / "hw2") == [str(course / "source" / "hw2"), str(checks_folder(course, "hw2"))]
+    assert found(tmp_path) == ["None", "None"]  # two assignments and no source folder: none is guessed
+    assert found(tmp_path, NNKIT_REFERENCE_DIR=str(course / "source" / "hw1")) == [
+        str(course / "source" / "hw1"), str(checks_folder(course, "hw1"))]
+    shutil.rmtree(checks_folder(course, "hw2"))
+    assert found(tmp_path) == [str(course / "source" / "hw1"), str(checks_folder(course, "hw1"))]  # the only one

@@ -116,7 +116,7 @@ def each_verdict(submission, seed=None):
     checks = current_checks().checks
     manifest = load_manifest(manifest_path(REFERENCE_DIR.parents[1], REFERENCE_DIR.name))
     for grade_id in notebook_order(checks, REFERENCE_DIR, manifest.notebooks):
-        values = values_for(grade_id, checks[grade_id].parameters, submission)
+        values = values_for(checks[grade_id].values_from, submission)
         yield grade_id, evaluate(grade_id, submission, values, seed)
     close_all()
 
@@ -127,7 +127,7 @@ def evaluate(grade_id, submission, values=None, seed=None):
     if registered is None:
         return verdict("error", f"no hidden check is registered for grade_id {grade_id!r}")
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    ctx = Context(grade_id, Path(submission).resolve(), seed, dict(values or {}))
+    ctx = Context(grade_id, Path(submission).resolve(), seed, dict(values or {}), registered.values_from)
     try:
         registered.function(ctx)
         ctx.raise_failures()

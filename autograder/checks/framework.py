@@ -41,22 +41,30 @@ class Check:
     grade_id: str
     description: str
     function: object
-    parameters: tuple = ()     # keyword arguments the notebook passes, e.g. ("answer",)
+    values_from: object = None  # notebook_values.ValueSource: where the notebook sets its values
     exercises: tuple = ()      # the student's work the cell's grade rests on: "<module path>:<function>"
                                # or "<notebook>:<solution cell grade_id>"
 
+    @property
+    def parameters(self):
+        """The keyword arguments the notebook passes, e.g. ("answer",)."""
+        return tuple(self.values_from.variables) if self.values_from else ()
 
-def check(grade_id, description, parameters=(), exercises=()):
+
+def check(grade_id, description, values_from=None, exercises=()):
     """Register a check function under grade_id (several ids may share one function).
     exercises: every piece of the student's work the graded cell runs (its visible part too),
     as "nnkit/layers.py:affine_forward" or "FullyConnectedNets.ipynb:fc_q1_answer": a piece
-    undone costs exactly the cells that declare it (samples.py and the tests derive from it)."""
+    undone costs exactly the cells that declare it (samples.py and the tests derive from it).
+    values_from: a notebook_values.ValueSource, for a check of values the notebook sets (the
+    cell that sets them is then exercised too)."""
     def register(function):
         if _registry is None:
             raise RuntimeError(f"{grade_id}: checks are registered by importing them with assignment.load_checks")
         if grade_id in _registry:
             raise ValueError(f"two checks for {grade_id}")
-        _registry[grade_id] = Check(grade_id, description, function, tuple(parameters), tuple(exercises))
+        exercised = tuple(exercises) + ((f"{values_from.notebook}:{values_from.cell}",) if values_from else ())
+        _registry[grade_id] = Check(grade_id, description, function, values_from, exercised)
         return function
     return register
 
@@ -104,6 +112,7 @@ class Context:
     submission: Path
     seed: int
     values: dict = field(default_factory=dict)
+    values_from: object = None  # where the notebook sets them (the check's declaration)
     failures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     modules: set = field(default_factory=set)   # the submission's files the probes imported
