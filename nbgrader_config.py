@@ -39,6 +39,7 @@ c.GenerateAssignmentApp.CourseDirectory.ignore = sorted(
 # --- Autograding (`nbgrader autograde`, and `autograder grade`, which runs it per student) ---
 from autograder.grading.preprocessors import autograde_pipeline, sanitize_pipeline  # noqa: E402
 from autograder.grading.time_limits import KERNEL_START, cell_times_path  # noqa: E402
+from autograder.checks import checks_folder  # noqa: E402
 
 # Cells tagged "slow" (training runs, searches) would take many minutes per student: they are
 # commented out before execution, and a skipped test cell gets no automatic score but a
@@ -55,6 +56,8 @@ c.Autograde.autograde_preprocessors = autograde_pipeline()
 c.ExecuteWithinLimits.cell_times = {m.id: str(cell_times_path(m)) for m in manifests}
 # While one notebook runs, the kernel of the next starts beside it.
 c.ExecuteWithinLimits.notebooks = {m.id: list(m.notebooks) for m in manifests}
+# A test cell with a hidden check waits for its verdict (the checks run beside the notebooks).
+c.ExecuteWithinLimits.hidden_checks = {m.id: str(checks_folder(REPO, m.id)) for m in manifests}
 
 # Students delete, cut or paste cells. A deleted test cell would otherwise be "needs manual
 # grading" forever (nbgrader issue #1682); this puts it back from the gradebook and runs it.

@@ -6,7 +6,8 @@
     autograder samples <id> --out DIR   write reference, blank and partial sample submissions
     autograder check <id>               grade the samples and verify every score
 
-Hidden checks called from the notebooks' hidden test sections live in autograder.checks.
+The notebooks' hidden test sections call autograder.checks, which runs the assignment's own
+checks from assignments/<id>/checks/.
 
 An assignment's facts live in assignments/<id>/manifest.toml (see autograder.manifest).
 """

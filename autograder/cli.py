@@ -30,13 +30,13 @@ from .release.strip import StripError
 
 GRADE_EPILOG = """\
 downloads read as the LMS writes them (--lms, or detected):
-  canvas      doejane[_LATE]_123456_7890123_fcnet_submission.zip, loose files too; the id
+  canvas      doejane[_LATE]_123456_7890123_hw1_submission.zip, loose files too; the id
               is the Canvas user id; no hand-in time, only LATE
   moodle      Jane Doe_12345_assignsubmission_file_/ (the zip or loose files inside); the id
               is the participant id; times from its grading worksheet via --times
   gradescope  submission_metadata.yml and a folder per submission; the id is the sid (else
               the email); times from the metadata
-  blackboard  Assignment_jdoe_attempt_2026-12-18-23-10-05_fcnet_submission.zip and the
+  blackboard  Assignment_jdoe_attempt_2026-12-18-23-10-05_hw1_submission.zip and the
               attempt's .txt receipt; the id is the username; times from the receipt
   plain       one zip or folder per student, named by the student id; no times
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Build release/<id> from source/<id> with nbgrader, strip the solutions "
                     "from the modules, add the handout and data script, and verify that no "
                     "solution text is left and every module imports.")
-    release_parser.add_argument("assignment", help="assignment id, e.g. fcnet")
+    release_parser.add_argument("assignment", help="assignment id, e.g. hw1")
     release_parser.add_argument(
         "--check", action="store_true",
         help="build into a temporary folder and fail if release/<id> differs (writes nothing)")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                     "student's rows. Interrupted (Ctrl-C), the same command run again grades "
                     "only what is not graded yet.",
         epilog=GRADE_EPILOG)
-    grade_parser.add_argument("assignment", help="assignment id, e.g. fcnet")
+    grade_parser.add_argument("assignment", help="assignment id, e.g. hw1")
     grade_parser.add_argument(
         "--submissions", type=Path, required=True, metavar="DOWNLOAD",
         help="the LMS's bulk download: its folder, or the zip as downloaded")
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Write reference.zip (every solution filled in), blank.zip (the release "
                     "as is) and one zip per partial submission (the reference with one piece "
                     "of work undone), as collect_submission.py would write them.")
-    samples_parser.add_argument("assignment", help="assignment id, e.g. fcnet")
+    samples_parser.add_argument("assignment", help="assignment id, e.g. hw1")
     samples_parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                                 help="folder for the zips (created)")
     _add_root_option(samples_parser)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                     "release (must get none) and the partial submissions (each must lose "
                     "exactly the test cells of what it leaves undone); exit non-zero saying "
                     "why when any score differs.")
-    check_parser.add_argument("assignment", help="assignment id, e.g. fcnet")
+    check_parser.add_argument("assignment", help="assignment id, e.g. hw1")
     check_parser.add_argument("--work", type=Path, default=None, metavar="DIR",
                               help="keep the samples and their grading here (default: a "
                                    "temporary folder, removed afterwards)")

@@ -1,9 +1,11 @@
 """An assignment's manifest (assignments/<id>/manifest.toml): the one place for its facts.
 
-    manifest = load_manifest(manifest_path(course_root, "fcnet"))
+    manifest = load_manifest(manifest_path(course_root, "hw1"))
     manifest.notebooks        # ("FullyConnectedNets.ipynb", ...), in working order
     manifest.student_modules  # ("nnkit/layers.py", ...), the files students complete
     manifest.late_policy      # LatePolicy(...): grace, penalty, cut-off (none by default)
+    manifest.data             # Data(...): the dataset folders the notebooks need, their cache
+    manifest.partials         # ("nnkit/optim.py:adam", ...): work the sample partials undo
 
 Every error names the manifest file and the key, and says what a valid value looks like.
 """
@@ -32,11 +34,23 @@ LOCAL_ONLY_PATTERNS = (
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _KEYS = ("id", "title", "due", "colab_folder", "notebooks", "student_modules", "artifacts")
-_OPTIONAL_KEYS = ("late_policy",)
+_OPTIONAL_KEYS = ("late_policy", "data", "samples")
 
 
 class ManifestError(ValueError):
     """The manifest is missing, unreadable or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class DataCache:
+    loader: str   # the module that confirms or writes it: `python LOADER write-cache FOLDER`
+    folder: str   # the dataset folder it caches
+
+
+@dataclass(frozen=True)
+class Data:
+    folders: tuple[str, ...] = ()      # in the course's datasets/; the notebooks fail without them
+    cache: DataCache | None = None     # the fast-load cache the reference was timed with
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,9 @@ class Manifest:
     student_modules: tuple[str, ...]  # modules students complete, handed in
     artifacts: tuple[str, ...]        # files the notebooks save, handed in
     late_policy: LatePolicy = LatePolicy()  # what handing in late costs (nothing by default)
+    data: Data = Data()               # the datasets the notebooks load (none by default)
+    partials: tuple[str, ...] = ()    # "<module>:<function>" or "<notebook>:<solution cell>":
+                                      # each a sample submission with that piece undone
 
     @property
     def submission_zip(self) -> str:
@@ -131,7 +148,35 @@ def load_manifest(path: Path | str) -> Manifest:
         student_modules=student_modules,
         artifacts=artifacts,
         late_policy=_late_policy(data.get("late_policy", {}), fail),
+        data=_data(data.get("data", {}), fail),
+        partials=_partials(data.get("samples", {}), fail),
     )
+
+
+def _data(table, fail) -> Data:
+    if not isinstance(table, dict) or set(table) - {"folders", "cache"}:
+        fail("data", "must be a table: [data] with folders and, optionally, cache")
+    folders = table.get("folders", [])
+    if not isinstance(folders, list) or not all(isinstance(f, str) and f and "/" not in f for f in folders):
+        fail("data", "folders must be a list of folder names in datasets/, e.g. [\"cifar-10-batches-py\"]")
+    cache = table.get("cache")
+    if cache is None:
+        return Data(tuple(folders))
+    if (not isinstance(cache, dict) or set(cache) != {"loader", "folder"}
+            or not all(isinstance(value, str) for value in cache.values())):
+        fail("data", "cache must be a table { loader = \"<module path>\", folder = \"<one of folders>\" }")
+    if cache["folder"] not in folders:
+        fail("data", f"cache's folder {cache['folder']!r} is not one of folders")
+    return Data(tuple(folders), DataCache(cache["loader"], cache["folder"]))
+
+
+def _partials(table, fail) -> tuple[str, ...]:
+    partials = table.get("partials", []) if isinstance(table, dict) else None
+    if (not isinstance(partials, list) or set(table) - {"partials"}
+            or not all(isinstance(p, str) and p.count(":") == 1 for p in partials)):
+        fail("samples", "must be a table: [samples] with partials = [\"<module path>:<function>\" or "
+                        "\"<notebook>:<solution cell grade_id>\", ...]")
+    return tuple(partials)
 
 
 def _relative_paths(data, key, suffix, fail, allow_empty=False) -> tuple[str, ...]:

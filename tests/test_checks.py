@@ -21,13 +21,16 @@ import numpy as np
 import pytest
 
 from autograder import sandbox
-from autograder.checks import decode, encode
+from autograder.checks import checks_folder, decode, encode
 from autograder.checks.__main__ import evaluate
-from autograder.checks.answer_checks import ANSWER_KEY
-from autograder.checks.catalog import CHECKS
+from autograder.checks.assignment import load_checks
 from autograder.checks.student_process import close_all
+from autograder.manifest import load_manifest, manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
+FCNET_CHECKS = load_checks(checks_folder(REPO, "fcnet"))
+CHECKS = FCNET_CHECKS.checks
+ANSWER_KEY = FCNET_CHECKS.module("answer_checks").ANSWER_KEY
 SOURCE = REPO / "source" / "fcnet"
 RELEASE = REPO / "release" / "fcnet"
 NOTEBOOKS = ["FullyConnectedNets.ipynb", "BatchNormalization.ipynb", "Dropout.ipynb", "Optimizers.ipynb"]
@@ -40,10 +43,17 @@ OVERFIT_VALUES = {
 # The checks that only need the student's code (no values from the notebook, no data).
 CODE_CHECKS = sorted(grade_id for grade_id, registered in CHECKS.items()
                      if not registered.parameters and grade_id != "fc_best_model_saved")
-MODULE_OF = {grade_id: registered.function.__module__.rsplit(".", 1)[-1] for grade_id, registered in CHECKS.items()}
-LAYER_AND_NETWORK_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] in ("layer_checks", "network_checks")]
-NETWORK_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] == "network_checks"]
-OPTIMIZER_CHECKS = [g for g in CODE_CHECKS if MODULE_OF[g] == "optimizer_checks"]
+
+
+def exercising(*modules):
+    """The code checks whose cells exercise a function of one of `modules` (as declared)."""
+    return [grade_id for grade_id in CODE_CHECKS
+            if any(work.partition(":")[0] in modules for work in CHECKS[grade_id].exercises)]
+
+
+LAYER_AND_NETWORK_CHECKS = exercising("nnkit/layers.py", "nnkit/classifiers/fc_net.py")
+NETWORK_CHECKS = exercising("nnkit/classifiers/fc_net.py")
+OPTIMIZER_CHECKS = exercising("nnkit/optim.py")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -184,6 +194,21 @@ def test_release_fails_the_checks_that_need_notebook_values(release_submission):
             assert verdict["status"] == "failed", grade_id
             assert re.search(r"not answered: set inline_q\d_answer|is not set: set it|not in the submission",
                              verdict["message"]), verdict["message"]
+
+
+def test_every_check_declares_work_the_assignment_has():
+    """What a check declares it exercises names a function or class of a student module, or
+    a solution cell of a notebook: samples.partials and these tests derive from it."""
+    manifest = load_manifest(manifest_path(REPO, "fcnet"))
+    solution_cells = {f"{name}:{cell.metadata.nbgrader['grade_id']}"
+                      for name in manifest.notebooks for cell in nbformat.read(SOURCE / name, as_version=4).cells
+                      if cell.metadata.get("nbgrader", {}).get("solution")}
+    defined = {f"{module}:{node.name}" for module in manifest.student_modules
+               for node in ast.parse((SOURCE / module).read_text()).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    for grade_id, registered in CHECKS.items():
+        assert registered.exercises, grade_id
+        assert set(registered.exercises) <= defined | solution_cells, (grade_id, registered.exercises)
 
 
 # --- deliberate bugs --------------------------------------------------------------------
@@ -501,10 +526,12 @@ def test_one_grader_serves_a_kernel_and_checks_the_files_as_they_are_now(tmp_pat
 
 @pytest.fixture
 def course_copy(tmp_path):
-    """A copy of the grader and the reference nnkit to edit, and the environment of a kernel
-    that imports the grader from it."""
+    """A copy of the grader, the assignment's checks and the reference nnkit to edit, and the
+    environment of a kernel that imports the grader from it."""
     course = tmp_path / "course"
     shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(checks_folder(REPO, "fcnet"), checks_folder(course, "fcnet"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(SOURCE / "nnkit", course / "source" / "fcnet" / "nnkit",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return course, dict(os.environ, PYTHONPATH=str(course))
@@ -514,7 +541,7 @@ def test_the_grader_is_replaced_when_its_code_or_the_reference_changes(tmp_path,
     course, env = course_copy
     submission = make_submission(tmp_path / "submission")
     reference_layers = course / "source" / "fcnet" / "nnkit" / "layers.py"
-    checks = course / "autograder" / "checks" / "layer_checks.py"
+    checks = checks_folder(course, "fcnet") / "layer_checks.py"
     seen = watched_kernel(submission, f"""
         assert autograder.checks.COURSE_ROOT.as_posix() == {course.as_posix()!r}
         seen["first"] = outcome("fc_relu_forward"), grader()
@@ -696,27 +723,28 @@ def test_values_are_read_from_the_notebooks_without_running_them(tmp_path):
     for name in NOTEBOOKS:
         shutil.copy(SOURCE / name, tmp_path / name)
     for grade_id, key in ANSWER_KEY.items():
-        assert values_for(grade_id, ("answer",), tmp_path) == {"answer": key}
-    assert values_for("fc_overfit_five_layer_check", ("weight_scale", "learning_rate"), tmp_path) == \
+        assert values_for(CHECKS[grade_id].values_from, tmp_path) == {"answer": key}
+    assert values_for(CHECKS["fc_overfit_five_layer_check"].values_from, tmp_path) == \
         OVERFIT_VALUES["fc_overfit_five_layer_check"]
-    assert values_for("fc_affine_forward", (), tmp_path) == {}
+    assert values_for(CHECKS["fc_affine_forward"].values_from, tmp_path) == {}
+    do_q2 = CHECKS["do_q2_choice"].values_from
 
     notebook = nbformat.read(tmp_path / "Dropout.ipynb", as_version=4)
     answer_cell = next(cell for cell in notebook.cells if cell.get("id") == "do_q2_answer")
     answer_cell.source = "inline_q2_answer = {1, 4}\nprint(1)\ninline_q2_answer = set([2 + 1])"
     del answer_cell.metadata["nbgrader"]  # editors sometimes drop it; any cell setting it counts
     nbformat.write(notebook, tmp_path / "Dropout.ipynb")
-    assert values_for("do_q2_choice", ("answer",), tmp_path) == {"answer": {3}}
+    assert values_for(do_q2, tmp_path) == {"answer": {3}}
 
     answer_cell.source = "inline_q2_answer = set(range(1, 3))"
     nbformat.write(notebook, tmp_path / "Dropout.ipynb")
-    assert values_for("do_q2_choice", ("answer",), tmp_path) == {"answer": Unreadable("inline_q2_answer = set(range(1, 3))")}
+    assert values_for(do_q2, tmp_path) == {"answer": Unreadable("inline_q2_answer = set(range(1, 3))")}
 
     for name in NOTEBOOKS:
         shutil.copy(RELEASE / name, tmp_path / name)
-    assert values_for("fc_q1_choice", ("answer",), tmp_path) == {}  # the release answers nothing
+    assert values_for(CHECKS["fc_q1_choice"].values_from, tmp_path) == {}  # the release answers nothing
     (tmp_path / "Dropout.ipynb").write_text("not a notebook")
-    assert values_for("do_q2_choice", ("answer",), tmp_path) == {}
+    assert values_for(do_q2, tmp_path) == {}
 
 
 def test_all_checks_from_the_command_line(release_submission):
@@ -800,7 +828,8 @@ def test_a_network_that_garbles_its_line_to_the_grader_fails_only_its_check(tmp_
 
 
 def test_the_layer_server_refuses_what_no_layer_accepts(tmp_path):
-    from autograder.checks.layer_server import MAX_ELEMENTS, ReferenceLayers
+    layer_server = FCNET_CHECKS.module("layer_server")
+    MAX_ELEMENTS, ReferenceLayers = layer_server.MAX_ELEMENTS, layer_server.ReferenceLayers
 
     layers = ReferenceLayers()
 
@@ -941,7 +970,8 @@ def test_an_unanswered_question_says_where_to_answer_it(tmp_path):
 
 
 def test_the_examples_of_the_answer_forms_are_no_answers():
-    from autograder.checks.answer_checks import OPTION_EXAMPLE, SET_EXAMPLE
+    answer_checks = FCNET_CHECKS.module("answer_checks")
+    OPTION_EXAMPLE, SET_EXAMPLE = answer_checks.OPTION_EXAMPLE, answer_checks.SET_EXAMPLE
 
     keys = list(ANSWER_KEY.values())
     assert ast.literal_eval(SET_EXAMPLE) not in keys and ast.literal_eval(OPTION_EXAMPLE) not in keys
@@ -968,3 +998,25 @@ def test_the_graders_layers_reach_the_network_however_it_imports_them(tmp_path):
     assert verdicts["fc_two_layer_scores"]["status"] == "passed", verdicts["fc_two_layer_scores"]
     assert verdicts["fc_two_layer_grads"]["status"] == "passed", verdicts["fc_two_layer_grads"]
     assert "this relu is broken" in verdicts["fc_relu_forward"]["message"]
+
+
+def test_the_assignment_is_named_by_the_reference_folder_or_the_source_folder_a_kernel_runs_in(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    for assignment in ("hw1", "hw2"):
+        checks_folder(course, assignment).mkdir(parents=True)
+        (course / "source" / assignment).mkdir(parents=True)
+    show = "import autograder.checks as c; print(c.REFERENCE_DIR, c.CHECKS_DIR)"
+    env = {key: value for key, value in os.environ.items() if key != "NNKIT_REFERENCE_DIR"}
+
+    def found(cwd, **more):
+        done = subprocess.run([sys.executable, "-c", show], cwd=cwd, capture_output=True, text=True, check=True,
+                              env=dict(env, PYTHONPATH=str(course), **more))
+        return done.stdout.split()
+
+    assert found(course / "source" / "hw2") == [str(course / "source" / "hw2"), str(checks_folder(course, "hw2"))]
+    assert found(tmp_path) == ["None", "None"]  # two assignments and no source folder: none is guessed
+    assert found(tmp_path, NNKIT_REFERENCE_DIR=str(course / "source" / "hw1")) == [
+        str(course / "source" / "hw1"), str(checks_folder(course, "hw1"))]
+    shutil.rmtree(checks_folder(course, "hw2"))
+    assert found(tmp_path) == [str(course / "source" / "hw1"), str(checks_folder(course, "hw1"))]  # the only one

@@ -40,7 +40,7 @@ from autograder.grading.execution_log import (NOT_RUN, TIMED_OUT, VERDICT_WAIT, 
                                               read_seconds, status_notes)
 from autograder.grading.output_cap import OutputCap
 from autograder.grading.records import OutputPaths, copy_student_files, read_csv
-from autograder.grading.samples import PARTIALS, Sample, build_samples, write_zip
+from autograder.grading.samples import Sample, build_samples, partials, write_zip
 from autograder.grading.samples import _reverted_module
 from autograder.grading.deadlines import TIME_UNKNOWN, assess
 from autograder.grading.intake import read_download
@@ -54,7 +54,7 @@ from autograder.manifest import load_manifest, manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = load_manifest(manifest_path(REPO, "fcnet"))
-PARTIAL = next(p for p in PARTIALS["fcnet"] if p.name == "partial_affine_backward")
+PARTIAL = next(p for p in partials(REPO, MANIFEST) if p.name == "partial_affine_backward")
 BROKEN = "Broken Zip.zip"  # not a zip, and not a safe student id either
 
 
@@ -313,7 +313,7 @@ def test_grade_refuses_datasets_whose_fast_load_cache_cannot_be_made(tmp_path, c
 
 def test_the_data_step_s_cache_is_confirmed_before_grading(datasets_dir):
     said = []
-    ensure_data_cache(REPO, MANIFEST, datasets_dir / "cifar-10-batches-py", say=said.append)
+    ensure_data_cache(REPO, MANIFEST, datasets_dir, say=said.append)
     assert len(said) == 1 and said[0].endswith("is up to date; nothing to do.")
 
 
@@ -643,9 +643,17 @@ def result_with(student, scores):
     return GradingResult(student, f"{student}.zip", "ok", cells)
 
 
+def test_each_partial_loses_the_cells_whose_checks_declare_its_work():
+    assert {p.name: p.loses for p in partials(REPO, MANIFEST)} == {
+        "partial_affine_backward": {"fc_affine_backward"},
+        "partial_adam": {"fc_adam", "opt_adam"},
+        "partial_fc_q1_answer": {"fc_q1_choice"},
+    }
+
+
 def test_check_reports_every_score_that_differs_from_the_expected_one():
     samples = [Sample("reference", {}), Sample("blank", {}, loses_everything=True),
-               Sample(PARTIAL.name, {}, frozenset({"a"}))]
+               Sample(PARTIAL.name, {}, frozenset({"a"}), undoes=PARTIAL.undoes)]
     results = [result_with("reference", {"a": 2.0, "b": 0.0}),
                result_with("blank", {"a": 0.0, "b": 2.0}),
                result_with(PARTIAL.name, {"a": 0.0, "b": 0.0})]

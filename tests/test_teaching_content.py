@@ -32,13 +32,15 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from autograder.checks.answer_checks import ANSWER_KEY
+from autograder.checks import checks_folder
+from autograder.checks.assignment import load_checks
 from autograder.manifest import load_manifest, manifest_path
 from nnkit import layers, optim
 from nnkit.gradient_check import (KEPT_INPUTS, changed_in_place_message, check_inputs_kept,
                                   rel_error)
 
 REPO = Path(__file__).resolve().parents[1]
+ANSWER_KEY = load_checks(checks_folder(REPO, "fcnet")).module("answer_checks").ANSWER_KEY
 RELEASE = REPO / "release" / "fcnet"
 MANIFEST = load_manifest(manifest_path(REPO, "fcnet"))
 PREFIX_OF = {"FullyConnectedNets.ipynb": "fc", "BatchNormalization.ipynb": "bn",

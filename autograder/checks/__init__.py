@@ -1,6 +1,6 @@
-"""Hidden checks of the fcnet assignment, one per autograded notebook cell (its grade_id).
+"""Hidden checks of an assignment, one per autograded notebook cell (its grade_id).
 
-The hidden section of a test cell in source/fcnet/*.ipynb only calls the grader:
+The hidden section of a test cell in source/<id>/*.ipynb only calls the grader:
 
     ### BEGIN HIDDEN TESTS
     import autograder.checks; autograder.checks.run("fc_affine_backward")
@@ -20,7 +20,7 @@ a source notebook, run() runs the check now, in a grader process that the kernel
 run() starts and later cells reuse (`--serve`, _GraderServer): starting one costs more
 than most checks. Either way the grader draws fresh random inputs, runs the student's code
 in a sandboxed process of its own (student_process.py), runs the reference nnkit
-(source/fcnet/nnkit) on the same inputs and compares with its own code, so redefining
+(source/<id>/nnkit) on the same inputs and compares with its own code, so redefining
 rel_error, monkeypatching nnkit or numpy, or editing objects in the notebook cannot change
 a result.
 
@@ -45,11 +45,36 @@ from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parents[2]
 VERDICTS_ENV = "NNKIT_HIDDEN_VERDICTS"
-# The folder of the reference solution the checks compare with (the assignment's source
-# folder, holding nnkit/): the grader names the one it ships with the assignment
-# (autograder/grading/bundle.py); without it, the course's source/fcnet next to this package.
+# The one setting that says which assignment the checks are of: its reference solution, the
+# assignment's source folder (COURSE/source/<id>, holding nnkit/). Its hidden checks are
+# COURSE/assignments/<id>/checks of the same course (checks_folder). The grader names the
+# folder it ships with the assignment (autograder/grading/bundle.py).
 REFERENCE_ENV = "NNKIT_REFERENCE_DIR"
-REFERENCE_DIR = Path(os.environ.get(REFERENCE_ENV) or COURSE_ROOT / "source" / "fcnet").resolve()
+
+
+def checks_folder(course_root, assignment):
+    """Where the hidden checks of `assignment` live in a course (or an assignment bundle)."""
+    return Path(course_root) / "assignments" / assignment / "checks"
+
+
+def _reference_dir():
+    """$NNKIT_REFERENCE_DIR; else the source folder an instructor's kernel runs in
+    (COURSE_ROOT/source/<id>); else the course's one assignment with checks. None when
+    none of these says (a grading kernel, which only reads verdicts)."""
+    if os.environ.get(REFERENCE_ENV):
+        return Path(os.environ[REFERENCE_ENV]).resolve()
+    try:
+        here = Path.cwd().resolve()
+    except FileNotFoundError:
+        here = None
+    if here is not None and here.parent == COURSE_ROOT / "source":
+        return here
+    with_checks = sorted(COURSE_ROOT.glob("assignments/*/checks"))
+    return COURSE_ROOT / "source" / with_checks[0].parent.name if len(with_checks) == 1 else None
+
+
+REFERENCE_DIR = _reference_dir()
+CHECKS_DIR = REFERENCE_DIR and checks_folder(REFERENCE_DIR.parents[1], REFERENCE_DIR.name)
 # Seconds a cell waits for its verdict: the grader runs the checks while the notebooks run.
 VERDICTS_WAIT_ENV = "NNKIT_HIDDEN_VERDICTS_WAIT"
 DEFAULT_VERDICTS_WAIT_SECONDS = 1800.0
@@ -166,7 +191,7 @@ class _GraderServer:
         # the autograder package is imported from.
         self._process = subprocess.Popen(
             [sys.executable, "-E", "-s", "-m", "autograder.checks", "--serve"], cwd=COURSE_ROOT,
-            env=dict(os.environ, **SINGLE_THREAD), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=_server_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, start_new_session=True)
 
     def is_current(self):
@@ -231,11 +256,19 @@ class _GraderServer:
                 pass
 
 
+def _server_env():
+    """The kernel's environment for its grader, naming the assignment this kernel found
+    (the server runs in COURSE_ROOT, where it could not tell)."""
+    found = {REFERENCE_ENV: str(REFERENCE_DIR)} if REFERENCE_DIR else {}
+    return dict(os.environ, **SINGLE_THREAD, **found)
+
+
 def _grader_code():
     """(folder, file, size, mtime) of every Python file the grader imports from the course:
-    the autograder package and the reference nnkit."""
+    the autograder package, the assignment's checks and the reference nnkit."""
     found = []
-    for top in (COURSE_ROOT / "autograder", REFERENCE_DIR / "nnkit"):
+    tops = [COURSE_ROOT / "autograder"] + ([CHECKS_DIR, REFERENCE_DIR / "nnkit"] if REFERENCE_DIR else [])
+    for top in tops:
         for folder, subfolders, files in os.walk(top):
             subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
             for name in sorted(name for name in files if name.endswith(".py")):

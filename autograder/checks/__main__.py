@@ -33,8 +33,9 @@ import traceback
 from pathlib import Path
 
 from .. import sandbox
+from ..manifest import load_manifest, manifest_path
 from . import decode
-from .catalog import CHECKS
+from .assignment import current_checks
 from .framework import REFERENCE_DIR, CheckFailed, Context, NotGradable
 from .notebook_values import notebook_order, values_for
 from .student_process import close_all, forget_timeouts
@@ -57,9 +58,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, help="seed of the random inputs (default: a fresh one)")
     args = parser.parse_args(argv)
 
+    try:
+        checks = current_checks().checks
+    except NotGradable as problem:
+        parser.error(str(problem))
     if args.list:
-        width = max(map(len, CHECKS))
-        for grade_id, registered in sorted(CHECKS.items()):
+        width = max(map(len, checks))
+        for grade_id, registered in sorted(checks.items()):
             print(f"{grade_id:<{width}}  {registered.description}")
         return 0
     if args.all:
@@ -108,19 +113,21 @@ def serve():
 def each_verdict(submission, seed=None):
     """(grade_id, verdict) of every check, with the values read from the notebooks, in the
     order the notebooks reach the checks."""
-    for grade_id in notebook_order(CHECKS, REFERENCE_DIR):
-        values = values_for(grade_id, CHECKS[grade_id].parameters, submission)
+    checks = current_checks().checks
+    manifest = load_manifest(manifest_path(REFERENCE_DIR.parents[1], REFERENCE_DIR.name))
+    for grade_id in notebook_order(checks, REFERENCE_DIR, manifest.notebooks):
+        values = values_for(checks[grade_id].values_from, submission)
         yield grade_id, evaluate(grade_id, submission, values, seed)
     close_all()
 
 
 def evaluate(grade_id, submission, values=None, seed=None):
     """Run one check; returns the verdict dictionary printed by main()."""
-    registered = CHECKS.get(grade_id)
+    registered = current_checks().checks.get(grade_id)
     if registered is None:
         return verdict("error", f"no hidden check is registered for grade_id {grade_id!r}")
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    ctx = Context(grade_id, Path(submission).resolve(), seed, dict(values or {}))
+    ctx = Context(grade_id, Path(submission).resolve(), seed, dict(values or {}), registered.values_from)
     try:
         registered.function(ctx)
         ctx.raise_failures()

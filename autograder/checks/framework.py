@@ -1,10 +1,12 @@
 """The machinery every hidden check uses: the registry, the context a check runs in, the
-reference nnkit, and the comparisons with their student-facing messages.
+reference nnkit, and the comparisons with their student-facing messages. The checks
+themselves live with their assignment (assignments/<id>/checks/, loaded by assignment.py).
 
 A check is a function of a Context, registered under the grade_id of the notebook cell it
 grades:
 
-    @check("fc_affine_forward", "affine_forward against the reference, 2-D and 4-D inputs")
+    @check("fc_affine_forward", "affine_forward against the reference, 2-D and 4-D inputs",
+           exercises=("nnkit/layers.py:affine_forward",))
     def affine_forward(ctx):
         cases = [...]                                     # fresh random inputs from ctx.rng
         student = ctx.student("affine_forward", cases, subject="affine_forward")
@@ -18,18 +20,20 @@ function, the property, the measured error and the threshold, and the input shap
 never show arrays or reference code.
 """
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import REFERENCE_DIR, probes
+from . import REFERENCE_DIR, REFERENCE_ENV
 from .student_process import StudentCodeFailed, student_process
 
 # At most this many failures are listed; the first ones are the ones to fix first.
 MAX_REPORTED = 6
 
-CHECKS = {}
+# The registry the checks being imported go to (assignment.load_checks sets it).
+_registry = None
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,43 @@ class Check:
     grade_id: str
     description: str
     function: object
-    parameters: tuple = ()     # keyword arguments the notebook passes, e.g. ("answer",)
+    values_from: object = None  # notebook_values.ValueSource: where the notebook sets its values
+    exercises: tuple = ()      # the student's work the cell's grade rests on: "<module path>:<function>"
+                               # or "<notebook>:<solution cell grade_id>"
+
+    @property
+    def parameters(self):
+        """The keyword arguments the notebook passes, e.g. ("answer",)."""
+        return tuple(self.values_from.variables) if self.values_from else ()
 
 
-def check(grade_id, description, parameters=()):
-    """Register a check function under grade_id (several ids may share one function)."""
+def check(grade_id, description, values_from=None, exercises=()):
+    """Register a check function under grade_id (several ids may share one function).
+    exercises: every piece of the student's work the graded cell runs (its visible part too),
+    as "nnkit/layers.py:affine_forward" or "FullyConnectedNets.ipynb:fc_q1_answer": a piece
+    undone costs exactly the cells that declare it (samples.py and the tests derive from it).
+    values_from: a notebook_values.ValueSource, for a check of values the notebook sets (the
+    cell that sets them is then exercised too)."""
     def register(function):
-        if grade_id in CHECKS:
+        if _registry is None:
+            raise RuntimeError(f"{grade_id}: checks are registered by importing them with assignment.load_checks")
+        if grade_id in _registry:
             raise ValueError(f"two checks for {grade_id}")
-        CHECKS[grade_id] = Check(grade_id, description, function, tuple(parameters))
+        exercised = tuple(exercises) + ((f"{values_from.notebook}:{values_from.cell}",) if values_from else ())
+        _registry[grade_id] = Check(grade_id, description, function, values_from, exercised)
         return function
     return register
+
+
+@contextmanager
+def registering():
+    """Collect the checks registered meanwhile into the dict it yields."""
+    global _registry
+    outer, _registry = _registry, {}
+    try:
+        yield _registry
+    finally:
+        _registry = outer
 
 
 class CheckFailed(Exception):
@@ -59,8 +89,12 @@ class NotGradable(Exception):
 
 
 def reference_package():
-    """probes.Package bound to the instructor's nnkit (source/fcnet/nnkit)."""
-    if not (REFERENCE_DIR / "nnkit" / "layers.py").is_file():
+    """The assignment's probes.Package bound to the instructor's nnkit (source/<id>/nnkit)."""
+    from .assignment import current_checks
+
+    if REFERENCE_DIR is None:
+        raise NotGradable(f"which assignment? set {REFERENCE_ENV} to its source folder (COURSE/source/<id>)")
+    if not (REFERENCE_DIR / "nnkit" / "__init__.py").is_file():
         raise NotGradable(f"the reference nnkit is missing: {REFERENCE_DIR / 'nnkit'}")
     if str(REFERENCE_DIR) not in sys.path:
         sys.path.insert(0, str(REFERENCE_DIR))
@@ -68,7 +102,7 @@ def reference_package():
 
     if not Path(nnkit.__file__).resolve().is_relative_to(REFERENCE_DIR):
         raise NotGradable(f"imported nnkit from {nnkit.__file__}, expected the reference in {REFERENCE_DIR}")
-    return probes.Package()
+    return current_checks().probes.Package()
 
 
 @dataclass
@@ -78,6 +112,7 @@ class Context:
     submission: Path
     seed: int
     values: dict = field(default_factory=dict)
+    values_from: object = None  # where the notebook sets them (the check's declaration)
     failures: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     modules: set = field(default_factory=set)   # the submission's files the probes imported
@@ -98,15 +133,13 @@ class Context:
 
     # --- running probes ---
 
-    def student(self, probe_name, cases, subject, reference_layers=False):
+    def student(self, probe_name, cases, subject, served=None):
         """Outputs of the probe on the student's nnkit (raises CheckFailed if it cannot run).
-        With reference_layers, the student's network runs with the grader's layers instead
-        of its own layers.py (see layer_server.py)."""
-        from .layer_server import ReferenceLayers
-
-        layers = ReferenceLayers() if reference_layers else None
+        served: what answers the calls the probe makes back to the grader while it runs
+        (an object with serve(job, request), see student_process.py), e.g. the grader's
+        layers that the student's network runs with instead of its own."""
         try:
-            outputs, modules = student_process(self.submission).run_probe(probe_name, cases, subject, layers)
+            outputs, modules = student_process(self.submission).run_probe(probe_name, cases, subject, served)
         except StudentCodeFailed as error:
             self.modules.update(error.modules)
             raise CheckFailed(str(error)) from None
@@ -114,8 +147,11 @@ class Context:
         return outputs
 
     def reference(self, probe_name, cases):
+        from .assignment import current_checks
+
         package = reference_package()
-        return [_as_arrays(probes.PROBES[probe_name](package, _copy_case(case), False)) for case in cases]
+        probe = current_checks().probes.PROBES[probe_name]
+        return [_as_arrays(probe(package, _copy_case(case), False)) for case in cases]
 
     # --- verdicts ---
 
@@ -182,44 +218,6 @@ def matches(actual, expected, threshold):
 def _same_but_ones(shape, other):
     """(1, 4) and (4,): the same sizes once dimensions of size 1 are dropped."""
     return [size for size in shape if size != 1] == [size for size in other if size != 1]
-
-
-# --- inputs changed in place ---------------------------------------------------------------
-# Every probe records which array inputs the function it is about changed in place
-# ("changed"); only that function's own check judges it, once. Which inputs a function must
-# leave alone, and why, is nnkit.gradient_check.KEPT_INPUTS: the table (and the message) the
-# notebooks' visible checks use too, read here from the reference nnkit, so that visible and
-# hidden checks agree. Changing any other input (a loss's scores, an upstream gradient, the x
-# of normalizations and dropout) costs nothing, because nothing in nnkit reads it again, and
-# is only pointed out in a note.
-
-
-def in_place_rules():
-    """The reference's nnkit.gradient_check, which holds KEPT_INPUTS and the message."""
-    reference_package()
-    import nnkit.gradient_check
-
-    return nnkit.gradient_check
-
-
-def check_inputs_kept(ctx, function, outputs, inputs):
-    """Fail or note the inputs `function` changed in place, as its probe recorded them in
-    outputs["changed"], at most once per check. Returns False when the check fails."""
-    changed = [name for name in str(outputs.get("changed", "")).split(",") if name]
-    if not changed or function in ctx.inputs_reported:
-        return True
-    ctx.inputs_reported.add(function)
-    rules = in_place_rules()
-    kept, _ = rules.KEPT_INPUTS.get(function, ((), None))
-    for name in changed:
-        if name in kept:
-            ctx.fail(rules.changed_in_place_message(function, name, inputs))
-            return False
-    names = " and ".join(changed)
-    ctx.note(f"note: {function} changed its input {names} in place. No points are taken for it, since nothing "
-             f"in nnkit reads {names} after the call, but a caller that does (a numeric gradient check, "
-             "for one) would see the changed values")
-    return True
 
 
 def relative_error(actual, expected, floor=1e-7):

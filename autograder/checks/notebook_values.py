@@ -19,15 +19,6 @@ from pathlib import Path
 
 import nbformat
 
-NOTEBOOK_OF_PREFIX = {"fc": "FullyConnectedNets.ipynb", "bn": "BatchNormalization.ipynb",
-                      "do": "Dropout.ipynb", "opt": "Optimizers.ipynb"}
-# grade_id of a check -> (grade_id of the cell that sets the values, {check parameter: variable})
-OVERFIT_SOURCES = {
-    "fc_overfit_three_layer_check": ("fc_overfit_three_layer", {"weight_scale": "weight_scale",
-                                                                "learning_rate": "learning_rate"}),
-    "fc_overfit_five_layer_check": ("fc_overfit_five_layer", {"weight_scale": "weight_scale",
-                                                              "learning_rate": "learning_rate"}),
-}
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
 
@@ -40,16 +31,18 @@ class Unreadable:
 
 @dataclass(frozen=True)
 class ValueSource:
-    """Where the notebook sets the values of a check: for messages."""
+    """Where the notebook sets the values of a check (a check declares it: framework.check)."""
     notebook: str   # "FullyConnectedNets.ipynb"
     cell: str       # the grade_id of the cell, e.g. "fc_q1_answer"
+    variables: dict  # {check parameter: notebook variable}, e.g. {"answer": "inline_q1_answer"}
 
 
-def notebook_order(grade_ids, folder):
-    """The grade ids in the order the notebooks in `folder` reach their cells (notebooks in
-    the order students work through them); ids no notebook has come last."""
+def notebook_order(grade_ids, folder, notebooks):
+    """The grade ids in the order the `notebooks` in `folder` reach their cells (notebooks in
+    the order students work through them, as the manifest lists them); ids no notebook has
+    come last."""
     order = []
-    for name in NOTEBOOK_OF_PREFIX.values():
+    for name in notebooks:
         if (Path(folder) / name).is_file():
             cells = nbformat.read(Path(folder) / name, as_version=4).cells
             order += [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells]
@@ -57,23 +50,12 @@ def notebook_order(grade_ids, folder):
     return sorted(grade_ids, key=lambda grade_id: position.get(grade_id, len(position)))
 
 
-def value_source(grade_id):
-    """ValueSource of a check that takes values, and {check parameter: variable}."""
-    notebook = NOTEBOOK_OF_PREFIX[grade_id.split("_", 1)[0]]
-    if grade_id in OVERFIT_SOURCES:
-        cell_id, variables = OVERFIT_SOURCES[grade_id]
-    else:  # multiple choice: fc_q1_choice is answered in fc_q1_answer, as inline_q1_answer
-        question = re.fullmatch(r"([a-z]+)_(q\d+)_choice", grade_id)
-        cell_id, variables = f"{question[1]}_{question[2]}_answer", {"answer": f"inline_{question[2]}_answer"}
-    return ValueSource(notebook, cell_id), variables
-
-
-def values_for(grade_id, parameters, submission):
-    """{parameter: value} for a check, read from the submission's notebook. A parameter the
+def values_for(source, submission):
+    """{parameter: value} for a check whose values come from `source` (a ValueSource, or None
+    for a check that takes none), read from the submission's notebook. A parameter the
     notebook does not set is left out; one it sets by an expression is an Unreadable."""
-    if not parameters:
+    if source is None:
         return {}
-    source, variables = value_source(grade_id)
     try:
         cells = [cell for cell in nbformat.read(Path(submission) / source.notebook, as_version=4).cells
                  if cell.cell_type == "code"]
@@ -81,7 +63,7 @@ def values_for(grade_id, parameters, submission):
         return {}
     tagged = [cell for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") == source.cell]
     values = {}
-    for parameter, variable in variables.items():
+    for parameter, variable in source.variables.items():
         # The cell with the grade_id; if editing lost its metadata, any cell (the last one wins).
         for candidates in (tagged, cells):
             found = [value for cell in candidates for value in _assignments(cell.source, variable)]

@@ -3,8 +3,9 @@
 One StudentProcess serves all the checks of one grader process (`--all` runs every check
 of a submission through one): it starts student_runner.py in the sandbox
 (autograder.sandbox) and sends it a job per probe. The student's side sees a read-only
-copy of nothing but the submission, a work folder for the jobs, and the two runner files;
-never the reference solution, the hidden checks or the gradebook. Its memory (address
+copy of nothing but the submission, a work folder for the jobs, and the two runner files
+(student_runner.py and the assignment's probes.py); never the reference solution, the
+hidden checks or the gradebook. Its memory (address
 space) and file sizes are capped, it starts from an empty environment plus the variables
 it needs, every job has a CPU limit and a wall-clock timeout (after one job has timed out,
 the later ones get a tight one: a function that never returns would otherwise cost the full
@@ -32,7 +33,7 @@ import psutil
 
 from .. import sandbox
 
-RUNNER_FILES = [Path(__file__).with_name(name) for name in ("student_runner.py", "probes.py")]
+RUNNER = Path(__file__).with_name("student_runner.py")
 MEMORY_BYTES = 2 * 2**30
 FILE_BYTES = 64 * 2**20
 # Seconds one probe may take; correct code needs well under one. Tests lower it.
@@ -74,15 +75,16 @@ class StudentProcess:
         self._timed_out = False
         self._lock = threading.Lock()  # one job at a time on the runner's pipe
 
-    def run_probe(self, probe_name, cases, subject, layers=None):
+    def run_probe(self, probe_name, cases, subject, served=None):
         """Run probes.PROBES[probe_name] on each case with the student's nnkit.
 
         Inputs:
         - probe_name: Name of the probe.
         - cases: List of dicts of arrays.
         - subject: What is being checked, for messages ("affine_backward").
-        - layers: None, or the grader's layers (layer_server.ReferenceLayers) that the
-          student's network runs with instead of its own layers.py.
+        - served: None, or what answers the calls the probe makes back to the grader
+          (serve(job, request)), e.g. the grader's layers (the assignment's
+          layer_server.ReferenceLayers) that the student's network runs with.
 
         Returns: (list of dicts of arrays, one per case; the submission's files the probe
         imported, e.g. ["nnkit/layers.py"]).
@@ -93,9 +95,9 @@ class StudentProcess:
                 f"no nnkit/ folder in the submission ({self.submission.name}): hand in the "
                 "nnkit package next to the notebooks")
         with self._lock:
-            return self._run_job(probe_name, cases, subject, layers)
+            return self._run_job(probe_name, cases, subject, served)
 
-    def _run_job(self, probe_name, cases, subject, layers):
+    def _run_job(self, probe_name, cases, subject, served):
         timeout = probe_timeout() * (AFTER_A_TIMEOUT if self._timed_out else 1)
         work = self._start()
         self._jobs += 1
@@ -108,7 +110,7 @@ class StudentProcess:
             exit_code = self._send({"job": job.name, "probe": probe_name, "cases": len(cases),
                                     "timeout_seconds": max(1, round(timeout)),
                                     "cpu_seconds": int(timeout) + 5,
-                                    "reference_layers": layers is not None}, timeout + 10, job, layers)
+                                    "served": served is not None}, timeout + 10, job, served)
             return _read_result(job, exit_code, len(cases), subject, timeout, self.submission)
         except StudentCodeFailed as failure:
             self._timed_out = self._timed_out or failure.timed_out
@@ -141,9 +143,12 @@ class StudentProcess:
         self._work = Path(tempfile.mkdtemp(prefix="nnkit-probes-")).resolve()
         runner_dir = self._work / "runner"
         runner_dir.mkdir()
-        for path in RUNNER_FILES:
-            shutil.copy2(path, runner_dir / path.name)
-        command = [sys.executable, "-I", str(runner_dir / "student_runner.py"), str(self.submission),
+        from .assignment import PROBES_FILE, current_checks
+
+        # The runner loads the probes.py next to it: the assignment's, under that name.
+        shutil.copy2(RUNNER, runner_dir / RUNNER.name)
+        shutil.copy2(current_checks().probes_file, runner_dir / PROBES_FILE)
+        command = [sys.executable, "-I", str(runner_dir / RUNNER.name), str(self.submission),
                    str(self._work)]
         # Its whole environment: nothing of the grader's passes.
         env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
@@ -158,8 +163,8 @@ class StudentProcess:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         return self._work
 
-    def _send(self, request, wall_seconds, job, layers):
-        """Send one job and serve the calls of the grader's layers it makes; returns the
+    def _send(self, request, wall_seconds, job, served):
+        """Send one job and serve the calls back to the grader it makes; returns the
         child's exit code, or None when it had to be killed."""
         if not self._write(request):
             return None
@@ -178,8 +183,8 @@ class StudentProcess:
                     return None
                 if "call" not in answer:
                     return answer["exit"]
-                reply = (layers.serve(job, answer) if layers is not None else
-                         {"ok": False, "message": "this check runs none of the grader's layers"})
+                reply = (served.serve(job, answer) if served is not None else
+                         {"ok": False, "message": "this check serves no calls of the grader's"})
                 if not self._write({"reply": answer["call"], **reply}):
                     return None
 

@@ -15,14 +15,14 @@ and "modules" the submission's files the probe imported (so the grader knows whi
 ran a module it flagged). The runner then answers with
 one line, {"job": ..., "exit": <the child's exit code, negative for a signal>}.
 
-A request with "reference_layers": true (the checks of networks) gives the child a line to
-the grader: a call of one of the grader's layers is written as JOB/call-N.npz plus the line
+A request with "served": true (the checks of networks) gives the child a line to the
+grader: a call of one of the grader's layers is written as JOB/call-N.npz plus the line
 {"call": N, "function": ...} on a pipe to this runner, which passes it on to the grader as
 {"job": ..., "call": N, "function": ...}; the grader answers {"reply": N, "ok": ...} (and
 writes JOB/reply-N.npz), which the runner hands back to the child. The child never holds
 the runner's own stdin or stdout, so nothing the student's code writes can be taken for
 the end of a job; whatever it sends on its line, the grader checks every call (see
-layer_server.py).
+the assignment's layer_server.py).
 
 Forking keeps numpy imported once while every probe still starts from the files on disk:
 one check cannot leave state behind for the next, and an endless loop, a crash or a
@@ -200,7 +200,7 @@ def run_job(probes, job, request, grader_line):
         cases = [{key.split("/", 1)[1]: value for key, value in inputs.items()
                   if key.split("/", 1)[0] == str(number)} for number in range(request["cases"])]
         probe = probes.PROBES[request["probe"]]
-        package = probes.Package(grader_line if request.get("reference_layers") else None)
+        package = probes.Package(grader_line if request.get("served") else None)
         outputs = {}
         for number, case in enumerate(cases):
             result = probe(package, case, True)
@@ -277,7 +277,7 @@ def describe_exception(error):
         detail = detail[:300] + " ..."
     if isinstance(error, ModuleNotFoundError) and function is None:
         return (f"could not import nnkit from the submission ({detail}); the folder nnkit/ with "
-                "layers.py, classifiers/fc_net.py and optim.py must be next to the notebooks")
+                "the modules you completed must be next to the notebooks")
     if function == "<module>":
         return f"importing {where.split(',')[0]} failed with {kind}: {detail} ({where})"
     if function is None:

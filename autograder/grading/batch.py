@@ -57,7 +57,6 @@ from .time_limits import cell_times_path
 
 # The stage of GradingResult.stages this process adds: recording a result in OUT.
 RECORDS = "records"
-DATA_MARKER = "cifar-10-batches-py"  # what the notebooks load; its absence fails every test
 # The columns of --times and --extensions files (--times also reads Moodle's worksheet).
 TIME_COLUMNS = ("submitted_at", "Last modified (submission)")
 DUE_COLUMNS = ("due",)
@@ -85,7 +84,7 @@ class Graded:
     max_score: float              # autograded points of the assignment
 
 
-def validate_inputs(submissions: Path, out: Path, data_dir: Path,
+def validate_inputs(submissions: Path, out: Path, data_dir: Path, data_folders: tuple[str, ...] = (),
                     intake: IntakeOptions = IntakeOptions(), cell_times: Path | None = None) -> None:
     """Raise GradingInputError naming the first problem with the command's inputs."""
     if intake.name_pattern is not None:
@@ -102,9 +101,10 @@ def validate_inputs(submissions: Path, out: Path, data_dir: Path,
     if out == submissions or submissions in out.parents:
         raise GradingInputError(f"the output folder {out} is inside the submissions folder "
                                 f"{submissions}, which is never written to; choose another --out")
-    if not (data_dir / DATA_MARKER).is_dir():
-        raise GradingInputError(f"no {DATA_MARKER} in {data_dir}, so every notebook would fail "
-                                "to load its data; run `make data` or set NNKIT_DATA_DIR")
+    for folder in data_folders:  # what the notebooks load: without it every test fails
+        if not (data_dir / folder).is_dir():
+            raise GradingInputError(f"no {folder} in {data_dir}, so every notebook would fail "
+                                    "to load its data; run `make data` or set NNKIT_DATA_DIR")
     if cell_times is not None and not cell_times.is_file():
         raise GradingInputError(f"{cell_times} not found: the cells' time limits follow the "
                                 "reference's measured times; run `autograder release "
@@ -127,9 +127,9 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     to grade on (tcp://host:port) instead of `workers` local processes."""
     interruptions = interruptions or Interruptions()
     data_dir = data_folder(course_root)
-    validate_inputs(submissions, out, data_dir, intake, cell_times_path(manifest))
+    validate_inputs(submissions, out, data_dir, manifest.data.folders, intake, cell_times_path(manifest))
     try:
-        ensure_data_cache(course_root, manifest, data_dir / DATA_MARKER, say)
+        ensure_data_cache(course_root, manifest, data_dir, say)
     except DataCacheError as error:
         raise GradingInputError(str(error)) from None
     timezone = _timezone(intake.timezone, manifest)
@@ -149,7 +149,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
     isolation = sandbox.status()
     say(isolation.description if isolation.confined else
         f"WARNING: {isolation.description}. See docs/SECURITY.md.")
-    in_force = limits_in_force(limits)
+    in_force = limits_in_force(limits, manifest)
     for limit in in_force:
         say(f"  {limit.name}: {limit.how}" if limit.in_force else
             f"  WARNING, {limit.name} not capped: {limit.how}")
@@ -301,13 +301,13 @@ def _check_listed_students(path: Path | None, listed: dict, entries: list[Entry]
         f"{examples}" + (" ..." if len(unknown) > 3 else ""))
 
 
-def limits_in_force(limits: Limits) -> list[sandbox.Limit]:
+def limits_in_force(limits: Limits, manifest: Manifest) -> list[sandbox.Limit]:
     """Every limit on student code, and whether it is in force on this machine."""
     probe = limits.probe or probe_timeout()
     return [
         sandbox.Limit("time", True, f"{time_limits.describe(limits.cell_floor)}; each hidden "
                       f"check's student code {probe:g} s ({probe * AFTER_A_TIMEOUT:g} s after one "
-                      f"timed out), all of them {checks_budget(limits.probe):.0f} s"),
+                      f"timed out), all of them {checks_budget(manifest, limits.probe):.0f} s"),
         sandbox.Limit("output", True, f"{CELL_LIMIT:,} characters per cell and "
                       f"{NOTEBOOK_LIMIT:,} per notebook, cut as the grader receives them"),
         sandbox.Limit("memory", True, f"address space of each process: {KERNEL_MEMORY_BYTES // 2**30} "

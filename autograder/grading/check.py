@@ -2,7 +2,8 @@
 
 - the reference must get full points on every test cell,
 - the untouched release must get none,
-- each partial must lose exactly the test cells listed for it in samples.PARTIALS.
+- each partial must lose exactly the test cells whose hidden checks declare that they
+  exercise the piece of work it undoes (samples.partials).
 
 A test cell that autograde skips (tagged slow) can give nobody points automatically, so it
 is reported too: the reference cannot reach full autograded points while one exists.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from ..manifest import Manifest
 from .batch import Graded, grade_folder
-from .samples import PARTIALS, Sample, build_samples, write_zip
+from .samples import Sample, build_samples, write_zip
 from .task import GradingResult
 
 
@@ -32,7 +33,6 @@ def score_problems(samples: list[Sample], results: list[GradingResult],
                    assignment: str) -> list[str]:
     """Every way the results differ from what the samples must score, one sentence each."""
     by_student = {result.student_id: result for result in results}
-    undone = {partial.name: partial.undoes for partial in PARTIALS.get(assignment, ())}
     problems, skipped = [], {}
     for sample in samples:
         result = by_student.get(sample.name)
@@ -42,7 +42,7 @@ def score_problems(samples: list[Sample], results: list[GradingResult],
             continue
         test_ids = {cell.grade_id for cell in result.tests}
         for grade_id in sorted(sample.loses - test_ids):
-            problems.append(f"{sample.name}: samples.PARTIALS names test cell {grade_id!r}, "
+            problems.append(f"{sample.name}: a hidden check declares test cell {grade_id!r}, "
                             f"which {assignment} does not have")
         for cell in result.tests:
             if cell.score is None:
@@ -57,13 +57,13 @@ def score_problems(samples: list[Sample], results: list[GradingResult],
                 problems.append(f"{sample.name}: {got}: this test cell gives points for the "
                                 "untouched release, i.e. for no work at all")
             elif must_lose:
-                problems.append(f"{sample.name}: {got}, but undoing {undone[sample.name]} "
+                problems.append(f"{sample.name}: {got}, but undoing {sample.undoes} "
                                 "should cost all of them (is the student's file really graded, "
-                                "or is the expected loss in samples.PARTIALS wrong?)")
+                                "or does its check's `exercises` declaration claim too much?)")
             elif sample.loses:
                 problems.append(f"{sample.name}: {got}, yet it only undoes "
-                                f"{undone[sample.name]} ({cell.message}); if that cell uses "
-                                "it, add it to the partial's expected loss in samples.PARTIALS")
+                                f"{sample.undoes} ({cell.message}); if that cell uses "
+                                "it, add it to the `exercises` of the cell's hidden check")
             else:
                 problems.append(f"{sample.name}: {got}: the reference solution fails it "
                                 f"({cell.message})")

@@ -2,7 +2,7 @@
 export, the report and the question-by-question tools.
 
     grades = read_class_grades(OutputPaths(out))
-    grades.assignment, grades.max_score               # "fcnet", 99
+    grades.assignment, grades.max_score               # "hw1", 99
     for student in grades.students:
         student.autograded, student.written, student.waiting, student.final
 

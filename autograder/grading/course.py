@@ -7,7 +7,7 @@ Every submission is graded in a course folder of its own, copied from one templa
                                     to this folder
     <template>/source/<id>/         a snapshot of the instructor's source/<id>
     <template>/release/<id>/        the release's notebooks (metadata.py matches against them)
-    <template>/assignments/<id>/    the manifest and the reference's cell times
+    <template>/assignments/<id>/    the manifest, the reference's cell times and the hidden checks
     <template>/gradebook.db         the assignment registered by `nbgrader generate_assignment`
 
 so a grading task needs nothing but that folder (shipped to workers as bundle.py's bundle)
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from ..checks import checks_folder
 from ..manifest import Manifest
 from . import nbgrader_steps
 from .time_limits import cell_times_path
@@ -253,6 +254,8 @@ def make_course_template(course_root: Path, manifest: Manifest, template: Path,
     for facts in (manifest.path, cell_times_path(manifest)):
         if facts.is_file():
             shutil.copy2(facts, assignment / facts.name)
+    shutil.copytree(checks_folder(course_root, manifest.id), checks_folder(template, manifest.id),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(course_config, template / COURSE_CONFIG_COPY)
     (template / CONFIG_FILE).write_text(
         _CONFIG_TEMPLATE.format(course_config=COURSE_CONFIG_COPY), encoding="utf-8")

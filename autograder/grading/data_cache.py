@@ -16,20 +16,20 @@ from pathlib import Path
 
 from ..manifest import Manifest
 
-LOADER = "data_utils.py"  # the assignment's data module: `python data_utils.py write-cache DIR`
-
 
 class DataCacheError(RuntimeError):
     """The cache could not be confirmed or written; the message says why and what to do."""
 
 
-def ensure_data_cache(course_root: Path, manifest: Manifest, batches: Path, say=print) -> None:
-    """Confirm or write the fast-load cache of the dataset folder `batches` with the loader
-    of source/<id>/ (an assignment without one has no cache to make sure of)."""
-    loader = next(iter(sorted((course_root / "source" / manifest.id).glob(f"*/{LOADER}"))), None)
-    if loader is None:
+def ensure_data_cache(course_root: Path, manifest: Manifest, data_dir: Path, say=print) -> None:
+    """Confirm or write the fast-load cache the manifest names ([data] cache: its loader in
+    source/<id>/ and the folder of data_dir it caches); an assignment without one has none
+    to make sure of."""
+    cache = manifest.data.cache
+    if cache is None:
         return
-    done = subprocess.run([sys.executable, str(loader), "write-cache", str(batches)],
+    loader = course_root / "source" / manifest.id / cache.loader
+    done = subprocess.run([sys.executable, str(loader), "write-cache", str(data_dir / cache.folder)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise DataCacheError(

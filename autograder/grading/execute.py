@@ -71,6 +71,12 @@ class ExecuteWithinLimits(Execute):
              "without measurements gives every cell the floor.",
     ).tag(config=True)
 
+    hidden_checks = Dict(
+        value_trait=Unicode(), key_trait=Unicode(),
+        help="{assignment id: the folder of its hidden checks}: a test cell with one waits for "
+             "its verdict (when grading gives $NNKIT_HIDDEN_VERDICTS).",
+    ).tag(config=True)
+
     cell_floor = Float(
         CELL_FLOOR, help="The least time, in seconds, any cell gets (a share of it once a cell "
                          "of the submission has timed out: time_limits.py).",
@@ -116,7 +122,9 @@ class ExecuteWithinLimits(Execute):
         self._deaths = 0
         self._asked_to_exit = False  # the cell just run called exit()
         self._cap = OutputCap(self.output_limit)
-        self._checked = _hidden_check_ids() if os.environ.get(VERDICTS_ENV) else frozenset()
+        checks = self.hidden_checks.get(info.get("assignment", ""))
+        self._checked = (_hidden_check_ids(Path(checks)) if checks and os.environ.get(VERDICTS_ENV)
+                         else frozenset())
         self._kernel_starting = time.monotonic()  # the kernel starts before the first cell
         ahead = KERNEL_AHEAD.take(self._kernel_key(resources)) if km is None else None
         try:
@@ -369,9 +377,9 @@ def _end(km) -> None:
 KERNEL_AHEAD = KernelAhead()
 
 
-def _hidden_check_ids() -> frozenset[str]:
-    from ..checks.catalog import CHECKS  # the whole checks package: only when grading with them
-    return frozenset(CHECKS)
+def _hidden_check_ids(folder: Path) -> frozenset[str]:
+    from ..checks.assignment import load_checks  # the checks themselves: only when grading with them
+    return frozenset(load_checks(folder).checks)
 
 
 def _where_stuck(outputs, resources) -> str:

@@ -1,6 +1,6 @@
 """`autograder export OUT`: final grades, for people and for the LMS.
 
-    exported = export_grades(read_class_grades(paths), paths, canvas_column="fcnet (4711)")
+    exported = export_grades(read_class_grades(paths), paths, canvas_column="hw1 (4711)")
 
 Each student's final grade is (autograded + written points) x (1 - late penalty), out of the
 assignment's full maximum (class_grades.py). Three files:

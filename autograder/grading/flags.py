@@ -19,7 +19,7 @@ from ..manifest import Manifest
 
 GRADER_PACKAGES = ("autograder", "nbgrader")
 # Names in a string constant that only code looking for the grader's files would use.
-GRADER_NAMES = ("autograder", "nbgrader", "answer_checks", "gradebook", "source/fcnet",
+GRADER_NAMES = ("autograder", "nbgrader", "answer_checks", "gradebook",
                 "hidden_verdicts", "verdicts.json")
 
 
@@ -27,7 +27,7 @@ def flag_grader_access(folder: Path, manifest: Manifest, course_files: Path) -> 
     """{module path: why} for the student modules in `folder` that reach for the grader.
     course_files: where the course's files are where the checks run (the assignment
     bundle's folder: the reference solution, the settings)."""
-    names = GRADER_NAMES + (str(course_files.resolve()),)
+    names = GRADER_NAMES + (f"source/{manifest.id}", f"assignments/{manifest.id}", str(course_files.resolve()))
     flags = {}
     for module in manifest.student_modules:
         path = folder / module

@@ -1,7 +1,7 @@
 """`autograder formgrader OUT`: nbgrader's formgrader on a graded output folder.
 
-    server = FormgraderServer(OutputPaths(out), "fcnet", port=8890)
-    server.url            # http://127.0.0.1:8890/formgrader/gradebook/fcnet?token=...
+    server = FormgraderServer(OutputPaths(out), "hw1", port=8890)
+    server.url            # http://127.0.0.1:8890/formgrader/gradebook/hw1?token=...
     server.command()      # the `jupyter server` command line, started in OUT
 
 Formgrader is a Jupyter server extension (installed with nbgrader). Started in OUT, with OUT

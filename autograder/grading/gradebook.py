@@ -1,8 +1,8 @@
 """Where a graded folder's gradebook lives, and opening it: SQLite in OUT by default, or a
 PostgreSQL database (`autograder grade --db URL`) that several TAs grade in at once.
 
-    database = GradebookDatabase.parse("postgresql://grader@db.example.edu/fcnet")
-    str(database)              # postgresql+psycopg://grader@db.example.edu/fcnet
+    database = GradebookDatabase.parse("postgresql://grader@db.example.edu/hw1")
+    str(database)              # postgresql+psycopg://grader@db.example.edu/hw1
     with open_gradebook(database.connect_url) as gradebook:
         ...                    # nbgrader's own Gradebook (nbgrader.api)
 

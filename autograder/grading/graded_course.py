@@ -1,6 +1,6 @@
 """A graded output folder as an nbgrader course root, for formgrader and generate_feedback.
 
-    make_course_root(OutputPaths(out), "fcnet")
+    make_course_root(OutputPaths(out), "hw1")
 
 nbgrader finds everything from the course root: the gradebook (`gradebook.db`), the
 autograded notebooks (`autograded/<student>/<id>/`) and the feedback folder, all already in

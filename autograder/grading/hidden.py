@@ -33,8 +33,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..checks import REFERENCE_ENV
-from ..checks.catalog import CHECKS
+from ..checks import REFERENCE_ENV, checks_folder
+from ..checks.assignment import load_checks
 from ..checks.student_process import START_SECONDS, TIMEOUT_ENV as PROBE_TIMEOUT_ENV
 from ..checks.student_process import probe_timeout as default_probe_timeout
 from ..manifest import Manifest
@@ -45,11 +45,22 @@ class HiddenChecksFailed(RuntimeError):
     """The grader process could not produce verdicts; the message says why."""
 
 
-def checks_budget(probe_seconds: float | None = None) -> float:
+def hidden_check_ids(reference: Path) -> list[str]:
+    """The grade ids with a hidden check in the assignment whose source folder, in a course
+    or an assignment bundle, is `reference` (its checks are beside it: checks_folder)."""
+    return list(load_checks(checks_folder(reference.parents[1], reference.name)).checks)
+
+
+def checks_budget(manifest: Manifest, probe_seconds: float | None = None) -> float:
     """Seconds all hidden checks of a submission may take: the student process's start and
     every check's student code using its whole time limit (a check stops at its first
     probe that cannot finish; after one timeout, the rest get a quarter of the time)."""
-    return START_SECONDS + len(CHECKS) * (probe_seconds or default_probe_timeout())
+    course_root = manifest.path.parents[2]  # COURSE/assignments/<id>/manifest.toml
+    return _budget(hidden_check_ids(course_root / "source" / manifest.id), probe_seconds)
+
+
+def _budget(grade_ids: list[str], probe_seconds: float | None) -> float:
+    return START_SECONDS + len(grade_ids) * (probe_seconds or default_probe_timeout())
 
 
 def assemble_checked_folder(submitted: Path, source: Path, manifest: Manifest,
@@ -91,12 +102,12 @@ class HiddenChecks:
             self._env[PROBE_TIMEOUT_ENV] = str(probe_timeout)
         # The grader process runs beside the submission, in the task's scratch folder, so
         # that nothing is imported from a working folder but the installed kit.
-        self._folder, self._timeout = checked.parent, checks_budget(probe_timeout)
+        self._grade_ids = hidden_check_ids(reference)
+        self._folder, self._timeout = checked.parent, _budget(self._grade_ids, probe_timeout)
         self._verdicts_file, self._flags = verdicts_file, flags or {}
         self._verdicts, self._error = {}, None
         self.not_run = []  # checks the budget stopped before they had a verdict
         self.seconds = 0.0  # how long they took, once they are done
-        self._expected = len(CHECKS)
         self._thread = threading.Thread(target=self._run, name="hidden-checks", daemon=True)
         self._thread.start()
 
@@ -146,13 +157,13 @@ class HiddenChecks:
                 timer.cancel()
                 process.kill()
                 process.wait()
-            if len(self._verdicts) < self._expected and expired.is_set():
+            if len(self._verdicts) < len(self._grade_ids) and expired.is_set():
                 not_run = {"status": "failed", "notes": [], "modules": [], "message": (
                     f"- not run: the hidden checks' time budget of {self._timeout:.0f} s ran "
                     "out before this check (the checks before it took that long)")}
-                self.not_run = [grade_id for grade_id in CHECKS if grade_id not in self._verdicts]
+                self.not_run = [grade_id for grade_id in self._grade_ids if grade_id not in self._verdicts]
                 self._verdicts.update(dict.fromkeys(self.not_run, not_run))
-            elif len(self._verdicts) < self._expected:
+            elif len(self._verdicts) < len(self._grade_ids):
                 stderr.seek(0)
                 problem = (stderr.read().strip().splitlines() or ["no output"])[-1]
                 raise HiddenChecksFailed(f"the hidden checks could not run: {problem}")

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
+from ..checks import checks_folder
 from ..manifest import Manifest
 from .course import CONFIG_FILE
 from .deadlines import Lateness
@@ -197,7 +198,7 @@ def entry_key(entry: Entry, lateness: Lateness, grader: str) -> EntryKey:
 def grader_digest(course_root: Path, manifest: Manifest, limits: Limits) -> str:
     """A digest of everything that decides a grade besides the submission: the assignment's
     source and release notebooks, the course's nbgrader settings, the manifest and measured
-    cell times, the autograder's code, and the time limits."""
+    cell times, its hidden checks, the autograder's code, and the time limits."""
     source = course_root / "source" / manifest.id
     release = course_root / "release" / manifest.id
     files = {f"source/{path.relative_to(source).as_posix()}": path
@@ -210,6 +211,8 @@ def grader_digest(course_root: Path, manifest: Manifest, limits: Limits) -> str:
                                             ("cell times", cell_times_path(manifest)))}
     files |= {f"autograder/{path.relative_to(_AUTOGRADER).as_posix()}": path
               for path in sorted(_AUTOGRADER.rglob("*.py"))}
+    checks = checks_folder(course_root, manifest.id)
+    files |= {f"checks/{path.relative_to(checks).as_posix()}": path for path in sorted(checks.rglob("*.py"))}
     digest = hashlib.sha256()
     _add(digest, repr(limits))
     for name, path in files.items():

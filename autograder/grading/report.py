@@ -1,6 +1,6 @@
 """The grading report (OUT/report.md) and score histogram (OUT/score_histogram.png).
 
-    write_report(paths, read_class_grades(paths), "autograder grade fcnet", title="...")
+    write_report(paths, read_class_grades(paths), "autograder grade hw1", title="...")
 
 Built from the whole output folder (class_grades.py: grades.csv and the gradebook), so it
 covers every student recorded there, not only those graded in the last run, and the written

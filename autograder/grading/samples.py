@@ -11,7 +11,8 @@
 - blank: the release as students get it (no artifacts). Must get no autograded point.
 - partials: the reference with ONE piece of work undone, i.e. back to its release version
   (a module function raising NotImplementedError, or a notebook solution cell). Each must
-  lose exactly the test cells listed for it in PARTIALS, and nothing else.
+  lose exactly the test cells whose checks declare that they exercise it (partials()), and
+  nothing else.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from ..checks import checks_folder
+from ..checks.assignment import load_checks
 from ..manifest import Manifest
 from ..release.strip import BEGIN_SOLUTION, END_SOLUTION, find_regions, strip_solutions
 from .course import data_folder, nbgrader_env
@@ -38,22 +41,18 @@ class Partial:
     loses: frozenset[str]     # grade ids of exactly the test cells this costs
 
 
-# Each partial undoes one piece of work; `loses` lists every test cell that exercises it.
-# Work is charged in its own cells only: the cells of a network check the network with
-# working layers (the hidden check with the grader's layers, the visible part only when
-# nnkit.gradient_check.failing_layers finds none broken), the overfitting cells rerun the
-# student's settings with a correct implementation, and the Optimizers notebook's cells of
-# sgd_momentum, rmsprop and adam check the rule inside the Solver, which an undone rule
-# cannot pass. Test cells tagged slow are not listed: autograde skips them.
-PARTIALS = {
-    "fcnet": (
-        Partial("partial_affine_backward", "nnkit/layers.py:affine_backward",
-                frozenset({"fc_affine_backward"})),
-        Partial("partial_adam", "nnkit/optim.py:adam", frozenset({"fc_adam", "opt_adam"})),
-        Partial("partial_fc_q1", "FullyConnectedNets.ipynb:fc_q1_answer",
-                frozenset({"fc_q1_choice"})),
-    ),
-}
+def partials(course_root: Path, manifest: Manifest) -> tuple[Partial, ...]:
+    """The manifest's partials, each losing the test cells whose hidden checks declare that
+    they exercise the piece it undoes (framework.check's `exercises`). Work is charged in its
+    own cells only: the cells of a network check the network with working layers, the
+    overfitting cells rerun the student's settings with a correct implementation, and so on;
+    the checks' declarations say so, and grading the samples (check.py) holds them to it."""
+    checks = load_checks(checks_folder(course_root, manifest.id)).checks
+    return tuple(Partial(f"partial_{undoes.partition(':')[2]}", undoes,
+                         frozenset(grade_id for grade_id, registered in checks.items()
+                                   if undoes in registered.exercises))
+                 for undoes in manifest.partials)
+
 
 ARTIFACT_CELL_TIMEOUT = 900  # seconds; the "train your best model" cells train for minutes
 
@@ -68,6 +67,7 @@ class Sample:
     files: dict[str, bytes]       # path in the submission -> content
     loses: frozenset[str] = frozenset()  # test cells that must score 0 (others: full points)
     loses_everything: bool = False
+    undoes: str = ""              # a partial's undone piece of work (Partial.undoes)
 
 
 def build_samples(course_root: Path, manifest: Manifest, cache_dir: Path,
@@ -87,10 +87,10 @@ def build_samples(course_root: Path, manifest: Manifest, cache_dir: Path,
     blank = {path: (release / path).read_bytes()
              for path in manifest.notebooks + manifest.student_modules}
     samples = [Sample("reference", reference), Sample("blank", blank, loses_everything=True)]
-    for partial in PARTIALS.get(manifest.id, ()):
+    for partial in partials(course_root, manifest):
         if partial_names is None or partial.name in partial_names:
             samples.append(Sample(partial.name, _undo(reference, partial, source, release),
-                                  partial.loses))
+                                  partial.loses, undoes=partial.undoes))
     return samples
 
 

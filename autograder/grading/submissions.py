@@ -1,6 +1,6 @@
 """One student's submission: where its files are in the download, and unpacking them safely.
 
-    entry = Entry("123456", (Source(Path("dl/doejane_123456_789_fcnet_submission.zip")),))
+    entry = Entry("123456", (Source(Path("dl/doejane_123456_789_hw1_submission.zip")),))
     unpacked = unpack(entry, manifest, target)      # only the files the manifest names
     handed_in = read_handed_in(entry, manifest)     # the same, as bytes a task carries
     unpacked = handed_in.write(target)              # ... wherever it runs
@@ -14,7 +14,7 @@ the student's folder.
 
 Each file the manifest names is looked for in all the sources:
 - at its own path (nnkit/layers.py in a zip or folder);
-- below wrapping folders (fcnet/nnkit/layers.py: a zipped or nested folder);
+- below wrapping folders (hw1/nnkit/layers.py: a zipped or nested folder);
 - by its file name, when no other file of the manifest has that name: a loose layers.py,
   or layers-1.py and layers (1).py, as LMSs number re-uploads and browsers repeated downloads.
 Of several candidates, the one in the newest source wins; within a source, its own path
@@ -76,7 +76,7 @@ class Entry:
 
     @property
     def label(self) -> str:
-        """The download's names for it, e.g. "doejane_123456_789_fcnet_submission.zip"."""
+        """The download's names for it, e.g. "doejane_123456_789_hw1_submission.zip"."""
         names = [source.path.name for source in self.sources]
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
@@ -143,7 +143,7 @@ def _read_wanted(entry: Entry, manifest: Manifest) -> HandedIn:
 
 @dataclass(frozen=True)
 class _File:
-    path: str                      # inside its source, e.g. "fcnet/nnkit/layers.py"
+    path: str                      # inside its source, e.g. "hw1/nnkit/layers.py"
     read: Callable[[], bytes]
     origin: str                    # the source's name in the download, for notes
     order: int                     # of its source: higher is newer

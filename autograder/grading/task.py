@@ -194,7 +194,7 @@ def grade_submission(task: GradingTask, bundle: Path, scratch: Path) -> GradingR
         if checks.not_run:
             notes.append(f"not run: {len(checks.not_run)} hidden check(s) "
                          f"({', '.join(checks.not_run)}): the hidden checks' time budget of "
-                         f"{checks_budget(task.limits.probe):.0f} s ran out")
+                         f"{checks_budget(manifest, task.limits.probe):.0f} s ran out")
         try:
             feedback_started = time.perf_counter()
             finished = steps.feedback(FEEDBACK_TIMEOUT)
@@ -229,7 +229,7 @@ def _backstop(task: GradingTask, manifest: Manifest) -> float:
     that should stop it first (time_limits.backstop)."""
     max_restarts = ExecuteWithinLimits.class_traits()["max_restarts"].default_value
     return backstop(CellTimes.load(cell_times_path(manifest)), list(manifest.notebooks),
-                    checks_budget(task.limits.probe), max_restarts, task.limits.cell_floor)
+                    checks_budget(manifest, task.limits.probe), max_restarts, task.limits.cell_floor)
 
 
 def _grading_steps(task: GradingTask, manifest: Manifest, course: Path, scratch: Path,
@@ -240,7 +240,7 @@ def _grading_steps(task: GradingTask, manifest: Manifest, course: Path, scratch:
     kernel = kernel_for_submission(scratch, runtime, autograded, task.data_dir, verdicts_file)
     options = [*kernel.nbgrader_args, f"--ExecuteWithinLimits.log_file={execution_log}",
                f"--ExecuteWithinLimits.cell_floor={task.limits.cell_floor}",
-               f"--ExecuteWithinLimits.verdict_wait={checks_budget(task.limits.probe)}"]
+               f"--ExecuteWithinLimits.verdict_wait={checks_budget(manifest, task.limits.probe)}"]
     return GradingSteps(manifest.id, options, course, nbgrader_env(kernel.env),
                         scratch / "nbgrader.log")
 

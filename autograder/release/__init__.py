@@ -3,11 +3,11 @@
 Every build goes to a temporary folder first and is verified there, so a release that
 leaks solutions or does not import never reaches release/<id>:
 
-    release(root, "fcnet")              -> release/fcnet/ updated (only changed files rewritten),
+    release(root, "hw1")              -> release/hw1/ updated (only changed files rewritten),
                                            the generated blocks of the handout refreshed, and
                                            the reference's cell times measured where they are
                                            stale (timing.py: grading's time limits follow them)
-    release(root, "fcnet", check=True)  -> nothing written; non-zero when release/fcnet/, the
+    release(root, "hw1", check=True)  -> nothing written; non-zero when release/hw1/, the
                                            handout or the cell times are stale
 """
 from __future__ import annotations

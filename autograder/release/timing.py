@@ -56,7 +56,7 @@ def update_cell_times(course_root: Path, manifest: Manifest, release_dir: Path, 
         say(f"Cell times in {path.name}: up to date (the notebooks and modules are unchanged).")
         return
     data_dir = data_folder(course_root)
-    if not (data_dir / "cifar-10-batches-py").is_dir():
+    if not all((data_dir / folder).is_dir() for folder in manifest.data.folders):
         raise TimingError(f"cannot measure the reference's cell times for {path}: no datasets "
                           f"in {data_dir}; run `make data`, then `autograder release {manifest.id}` "
                           "again (grading needs these times)")

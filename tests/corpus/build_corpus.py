@@ -41,6 +41,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
+from autograder.checks import checks_folder  # noqa: E402
+from autograder.checks.assignment import load_checks  # noqa: E402
 from autograder.grading.samples import Sample, build_samples, write_zip  # noqa: E402
 from autograder.manifest import Manifest, load_manifest, manifest_path  # noqa: E402
 
@@ -79,12 +81,13 @@ NETWORK_CHECK_CELLS = frozenset({
     "fc_two_layer_scores", "fc_two_layer_loss", "fc_two_layer_grads", "fc_fcnet_loss_grads"})
 NETWORK_CELLS = NETWORK_CHECK_CELLS | {
     "fc_overfit_three_layer_check", "fc_overfit_five_layer_check", "fc_best_model_saved"}
-EVALUATES_WITH_STUDENT_LAYERS = frozenset({"fc_best_model_saved"})
-USES_AFFINE_FORWARD = EVALUATES_WITH_STUDENT_LAYERS | {"fc_affine_forward", "fc_affine_backward"}
-USES_RELU_FORWARD = EVALUATES_WITH_STUDENT_LAYERS | {"fc_relu_forward", "fc_relu_backward"}
-TESTS_OF_LAYERS = frozenset({  # the cells whose subject is a function of layers.py
-    "fc_affine_forward", "fc_affine_backward", "fc_relu_forward", "fc_relu_backward",
-    "fc_leaky_relu_forward", "fc_leaky_relu_backward", "fc_svm_loss", "fc_softmax_loss"})
+# What each test cell exercises, as its hidden check declares it.
+EXERCISES = {grade_id: registered.exercises
+             for grade_id, registered in load_checks(checks_folder(REPO, MANIFEST.id)).checks.items()}
+USES_AFFINE_FORWARD = frozenset(g for g in FC_TESTS if "nnkit/layers.py:affine_forward" in EXERCISES[g])
+USES_RELU_FORWARD = frozenset(g for g in FC_TESTS if "nnkit/layers.py:relu_forward" in EXERCISES[g])
+TESTS_OF_LAYERS = frozenset(  # the cells whose subject is a function of layers.py
+    g for g in FC_TESTS if all(work.startswith("nnkit/layers.py:") for work in EXERCISES[g]))
 # The cells of code that imports layers.py (whether the grader zeroes them with a flagged
 # layers.py is left open).
 BUILT_ON_LAYERS = NETWORK_CELLS | {"fc_two_layer_init"}

@@ -1,7 +1,7 @@
 """Blackboard Learn's "Assignment File Download" (Grade Centre): a flat folder of renamed files.
 
     Homework 1_jdoe_attempt_2026-12-18-23-10-05.txt                       the attempt's receipt
-    Homework 1_jdoe_attempt_2026-12-18-23-10-05_fcnet_submission.zip     each file of the attempt
+    Homework 1_jdoe_attempt_2026-12-18-23-10-05_hw1_submission.zip     each file of the attempt
 
 Every file of an attempt is named assignment_username_attempt_time_originalname; the time is
 the server's local time. The receipt holds, among other lines:
@@ -9,8 +9,8 @@ the server's local time. The receipt holds, among other lines:
     Name: Jane Doe (jdoe)
     Date Submitted: Monday, December 18, 2026 11:10:05 PM EST
     Files:
-        Original filename: fcnet_submission.zip
-        Filename: Homework 1_jdoe_attempt_2026-12-18-23-10-05_fcnet_submission.zip
+        Original filename: hw1_submission.zip
+        Filename: Homework 1_jdoe_attempt_2026-12-18-23-10-05_hw1_submission.zip
 
 The student id is the Blackboard username (the "Username" column of its Grade Centre), the
 hand-in time the receipt's "Date Submitted" when its zone is known, else the time in the

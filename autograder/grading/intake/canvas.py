@@ -1,8 +1,8 @@
 """Canvas's "Download Submissions": one file per uploaded file, all in one folder.
 
-    doejane_123456_7890123_fcnet_submission.zip        name_userid_fileid_originalname
+    doejane_123456_7890123_hw1_submission.zip        name_userid_fileid_originalname
     doejane_LATE_123456_7890124_layers.py              LATE: Canvas counted it late
-    LATE_anon_Xy12z_7890125_fcnet_submission-1.zip     anonymous grading; "-1": re-uploaded
+    LATE_anon_Xy12z_7890125_hw1_submission-1.zip     anonymous grading; "-1": re-uploaded
     doejane_123456_text.html                           a text entry (_link.html: a URL)
 
 Canvas writes the student's sortable name in lower case without spaces or punctuation,

@@ -1,9 +1,9 @@
 """Moodle's "Download all submissions": a folder per student and submission plugin.
 
-    Jane Doe_12345_assignsubmission_file_/fcnet_submission.zip     (or loose files, subfolders)
+    Jane Doe_12345_assignsubmission_file_/hw1_submission.zip     (or loose files, subfolders)
     Jane Doe_12345_assignsubmission_onlinetext_/onlinetext.html    the online text, if enabled
     Participant_12345_assignsubmission_file_/...                    blind marking
-    Jane Doe_12345_assignsubmission_file_fcnet_submission.zip       "download as folders" off
+    Jane Doe_12345_assignsubmission_file_hw1_submission.zip       "download as folders" off
 
 The number is the participant id Moodle gives the student in this assignment: the
 "Identifier" ("Participant 12345") of its grading worksheet, so grades go back to the

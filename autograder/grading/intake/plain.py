@@ -2,7 +2,7 @@
 
     alice.zip   bob/   carol_submission.zip         Plain: the name (without .zip) is the id
 
-    alice_12345_20261201T101500_fcnet.zip           NamePattern, e.g. with
+    alice_12345_20261201T101500_hw1.zip           NamePattern, e.g. with
         (?P<student_id>[^_]+)_\\d+_(?P<timestamp>\\d{8}T\\d{6})_(?P<filename>.*)
 
 A name pattern is a regular expression (like nbgrader's ZipCollectApp.collect_file_pattern)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .framework import NotGradable, check, reference_package
-from .notebook_values import Unreadable, value_source
+from autograder.checks.framework import NotGradable, check, reference_package
+from autograder.checks.notebook_values import Unreadable, ValueSource
 
 NUM_TRAINING, NUM_VALIDATION, NUM_TEST = 49000, 1000, 1000  # get_CIFAR10_data's defaults
 OVERFIT_IMAGES = 50
@@ -103,11 +103,13 @@ def _write_cache(cache_file, arrays):
 
 
 # --- overfitting 50 images --------------------------------------------------------------
+# The student's settings: {check parameter: the notebook's variable}, set in the cell above the check.
+OVERFIT_VARIABLES = {"weight_scale": "weight_scale", "learning_rate": "learning_rate"}
 
 
 def _positive_number(ctx, name):
     value = ctx.values.get(name)
-    where = value_source(ctx.grade_id)[0].cell
+    where = ctx.values_from.cell
     if value is None:
         ctx.fail(f"{name} is not set: set it to a positive number in the cell {where} (the one above) and run it")
         return None
@@ -152,14 +154,14 @@ def _overfit(ctx, label, hidden_dims):
 
 @check("fc_overfit_three_layer_check", "the student's weight_scale and learning_rate make the three-layer "
                                        "net reach 100% training accuracy on 50 images (rerun with the reference)",
-       parameters=("weight_scale", "learning_rate"))
+       values_from=ValueSource("FullyConnectedNets.ipynb", "fc_overfit_three_layer", OVERFIT_VARIABLES))
 def overfit_three_layer(ctx):
     _overfit(ctx, "three-layer net", [100, 100])
 
 
 @check("fc_overfit_five_layer_check", "the student's weight_scale and learning_rate make the five-layer "
                                       "net reach 100% training accuracy on 50 images (rerun with the reference)",
-       parameters=("weight_scale", "learning_rate"))
+       values_from=ValueSource("FullyConnectedNets.ipynb", "fc_overfit_five_layer", OVERFIT_VARIABLES))
 def overfit_five_layer(ctx):
     _overfit(ctx, "five-layer net", [100, 100, 100, 100])
 
@@ -181,7 +183,10 @@ def _parameter_count(init_args):
 
 
 @check("fc_best_model_saved", f"best_model.npz loads with the reference model_io and reaches >= "
-                              f"{BEST_MODEL_TARGET:.2f} validation accuracy on CIFAR-10 (test accuracy reported)")
+                              f"{BEST_MODEL_TARGET:.2f} validation accuracy on CIFAR-10 (test accuracy reported)",
+       # the visible part evaluates the model with the student's network and layers
+       exercises=("FullyConnectedNets.ipynb:fc_best_model", "nnkit/classifiers/fc_net.py:FullyConnectedNet",
+                  "nnkit/layers.py:affine_forward", "nnkit/layers.py:relu_forward"))
 def best_model(ctx):
     path = ctx.submission / BEST_MODEL_FILE
     if not path.is_file():

@@ -7,8 +7,8 @@ saying what the right one is. A question left unanswered (the variable not set, 
 None or an empty set) says "not answered" and where to answer it; an answer the grader
 cannot read without running the notebook says which form it needs.
 """
-from .framework import check
-from .notebook_values import Unreadable, value_source
+from autograder.checks.framework import check
+from autograder.checks.notebook_values import Unreadable, ValueSource
 
 # grade_id of the format-check cell -> the correct answer (a set of option numbers, or one int).
 ANSWER_KEY = {
@@ -25,6 +25,10 @@ ANSWER_KEY = {
     "opt_q1_choice": {1, 5, 6},
 }
 
+# The notebook of each grade_id's prefix, whose solution cell <question>_answer sets the answer.
+NOTEBOOKS = {"fc": "FullyConnectedNets.ipynb", "bn": "BatchNormalization.ipynb", "do": "Dropout.ipynb",
+             "opt": "Optimizers.ipynb"}
+
 # The examples of the answers' form in messages: no question's answer (a test keeps it so).
 SET_EXAMPLE, OPTION_EXAMPLE = "{2, 4}", "3"
 
@@ -35,8 +39,8 @@ def _is_option(value):
 
 def _check_answer(ctx, key):
     question = ctx.grade_id.rsplit("_", 1)[0]          # "fc_q1"
-    source, variables = value_source(ctx.grade_id)
-    variable = variables["answer"]                      # "inline_q1_answer"
+    source = ctx.values_from
+    variable = source.variables["answer"]               # "inline_q1_answer"
     form = (f"a set of option numbers written as a literal, like {SET_EXAMPLE}" if isinstance(key, set) else
             f"one option number written as a literal, like {OPTION_EXAMPLE}")
     answer = ctx.values.get("answer")
@@ -63,9 +67,12 @@ def _check_answer(ctx, key):
 
 
 def _register(grade_id, key):
+    question = grade_id.rsplit("_", 1)[0]               # "fc_q1", answered as inline_q1_answer in fc_q1_answer
+    prefix, number = question.split("_")
+    answered = ValueSource(NOTEBOOKS[prefix], f"{question}_answer", {"answer": f"inline_{number}_answer"})
     check(grade_id, f"multiple choice: the answer passed as answer= must equal the key "
                     f"({'a set' if isinstance(key, set) else 'one option'})",
-          parameters=("answer",))(lambda ctx: _check_answer(ctx, key))
+          values_from=answered)(lambda ctx: _check_answer(ctx, key))
 
 
 for _grade_id, _key in ANSWER_KEY.items():

@@ -21,7 +21,9 @@ w. The tolerance on steps leaves room for where epsilon enters (Adam's "efficien
 puts it after the bias correction; see _gradient)."""
 import numpy as np
 
-from .framework import check, check_inputs_kept, relative_error
+from autograder.checks.framework import check, relative_error
+
+from .kept_inputs import check_inputs_kept
 
 STEPS = 4
 # Relative errors allowed: of the steps (see above) and of the state, which has no epsilon.
@@ -165,12 +167,14 @@ def _check_in_solver(ctx, rule):
 def _register(grade_id, rule):
     state = ", ".join(RULES[rule][0])
     check(grade_id, f"{rule}: next_w and its state ({state}) over {STEPS} steps against the reference, "
-                    "from fresh and given state; w and dw not changed in place")(lambda ctx: _check_rule(ctx, rule))
+                    "from fresh and given state; w and dw not changed in place",
+          exercises=(f"nnkit/optim.py:{rule}",))(lambda ctx: _check_rule(ctx, rule))
 
 
 def _register_in_solver(grade_id, rule):
     check(grade_id, f"{rule} inside the Solver (two parameters, learning-rate decay): the same parameters as "
-                    f"{rule} called by hand with one config per parameter")(lambda ctx: _check_in_solver(ctx, rule))
+                    f"{rule} called by hand with one config per parameter",
+          exercises=(f"nnkit/optim.py:{rule}",))(lambda ctx: _check_in_solver(ctx, rule))
 
 
 for _grade_id, _rule in [

@@ -9,8 +9,9 @@ running averages and seeded dropout must agree with the reference. Initializatio
 checked by its properties (names, shapes, zero biases, unit gammas, weight statistics)."""
 import numpy as np
 
-from .framework import check
+from autograder.checks.framework import check
 from .layer_checks import BACKWARD, FORWARD
+from .layer_server import ReferenceLayers
 
 # With the same layers on both sides, a correct network differs from the reference only by
 # its own rounding (~1e-14). It may differ by as much as its layers' checks let a layer
@@ -122,14 +123,15 @@ def _two_layer_inputs(case):
             f"reg = {float(case['reg']):.2f}")
 
 
-@check("fc_two_layer_init", "TwoLayerNet.__init__: parameter names and shapes, zero biases, weight statistics")
+@check("fc_two_layer_init", "TwoLayerNet.__init__: parameter names and shapes, zero biases, weight statistics",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_init(ctx):
     rng = ctx.rng
     cases = []
     for _ in range(2):
         dims = np.array([int(rng.integers(20, 40)), int(rng.integers(30, 60)), int(rng.integers(5, 11))])
         cases.append({"dims": dims, "weight_scale": np.float64(10 ** rng.uniform(-3, -1)), "reg": np.float64(0)})
-    student = ctx.student("two_layer_init", cases, "TwoLayerNet.__init__", reference_layers=True)
+    student = ctx.student("two_layer_init", cases, "TwoLayerNet.__init__", served=ReferenceLayers())
     reference = ctx.reference("two_layer_init", cases)
     for case, mine, correct in zip(cases, student, reference):
         input_dim, hidden_dim, num_classes = (int(v) for v in case["dims"])
@@ -140,7 +142,7 @@ def two_layer_init(ctx):
 def _two_layer_cases_with_valid_params(ctx, probe, count, regs):
     """Run a TwoLayerNet probe on both sides; yield the cases whose parameter names are right."""
     cases = _two_layer_cases(ctx.rng, count, regs)
-    student = ctx.student(probe, cases, "TwoLayerNet", reference_layers=True)
+    student = ctx.student(probe, cases, "TwoLayerNet", served=ReferenceLayers())
     reference = ctx.reference(probe, cases)
     for case, mine, correct in zip(cases, student, reference):
         inputs = _two_layer_inputs(case)
@@ -148,14 +150,16 @@ def _two_layer_cases_with_valid_params(ctx, probe, count, regs):
             yield mine, correct, inputs
 
 
-@check("fc_two_layer_scores", "TwoLayerNet.loss(X): scores against the reference for given parameters")
+@check("fc_two_layer_scores", "TwoLayerNet.loss(X): scores against the reference for given parameters",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_scores(ctx):
     for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_scores", 3, [0.0]):
         _compare_outputs(ctx, "TwoLayerNet.loss(X)", mine, correct, inputs, [("scores", "the scores")])
 
 
 @check("fc_two_layer_loss", "TwoLayerNet.loss(X, y): loss against the reference, with and without "
-                            "regularization")
+                            "regularization",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_loss(ctx):
     regs = [0.0, float(ctx.rng.uniform(0.1, 3.0))]
     for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_loss", 4, regs):
@@ -163,7 +167,8 @@ def two_layer_loss(ctx):
 
 
 @check("fc_two_layer_grads", "TwoLayerNet.loss(X, y): every gradient against the reference, with and "
-                             "without regularization")
+                             "without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:TwoLayerNet",))
 def two_layer_grads(ctx):
     regs = [0.0, float(ctx.rng.uniform(0.1, 3.0))]
     for mine, correct, inputs in _two_layer_cases_with_valid_params(ctx, "two_layer_loss", 4, regs):
@@ -200,7 +205,7 @@ def _fc_inputs(case):
 
 
 def _check_fully_connected(ctx, cases, subject, initialized=lambda name: True):
-    student = ctx.student("fully_connected_net", cases, subject, reference_layers=True)
+    student = ctx.student("fully_connected_net", cases, subject, served=ReferenceLayers())
     reference = ctx.reference("fully_connected_net", cases)
     for case, mine, correct in zip(cases, student, reference):
         inputs = _fc_inputs(case)
@@ -226,7 +231,8 @@ def _check_fully_connected(ctx, cases, subject, initialized=lambda name: True):
 
 @check("fc_fcnet_loss_grads", "FullyConnectedNet without normalization or dropout: initialization, "
                               "scores, loss and every gradient against the reference, 1 to 3 hidden "
-                              "layers, with and without regularization")
+                              "layers, with and without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(5, 12))
@@ -249,7 +255,8 @@ def _normalization_parameter(name):
 
 @check("bn_fcnet_batchnorm", "FullyConnectedNet with batchnorm: gammas and betas, losses and gradients "
                              "of two training batches, running averages, test-time scores, against the "
-                             "reference, without regularization")
+                             "reference, without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected_batchnorm(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(5, 12))
@@ -262,7 +269,8 @@ def fully_connected_batchnorm(ctx):
 
 
 @check("bn_fcnet_layernorm", "FullyConnectedNet with layernorm: gammas and betas, scores, loss and "
-                             "gradients against the reference, without regularization")
+                             "gradients against the reference, without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected_layernorm(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(5, 12))
@@ -275,7 +283,8 @@ def fully_connected_layernorm(ctx):
 
 
 @check("do_fcnet_dropout", "FullyConnectedNet with seeded dropout: loss and gradients (train mode) and "
-                           "scores (test mode, no dropout) against the reference, without regularization")
+                           "scores (test mode, no dropout) against the reference, without regularization",
+       exercises=("nnkit/classifiers/fc_net.py:FullyConnectedNet",))
 def fully_connected_dropout(ctx):
     rng = ctx.rng
     size = lambda: int(rng.integers(6, 14))

@@ -6,7 +6,9 @@ reports an output off by a kept dimension ((1, D) for (D,)); the checks of netwo
 with the grader's layers and charge neither again."""
 import numpy as np
 
-from .framework import check, check_inputs_kept, matches, shapes
+from autograder.checks.framework import check, matches, shapes
+
+from .kept_inputs import check_inputs_kept
 
 # Relative errors allowed (see framework.relative_error). Correct float64 code differs from
 # the reference by ~1e-14; the numeric gradients are accurate to ~1e-9.
@@ -58,7 +60,8 @@ def _affine_case(rng, num_inputs, input_shape, output_dim):
             "b": rng.standard_normal(output_dim)}
 
 
-@check("fc_affine_forward", "affine_forward: out against the reference for 2-D, 3-D and 4-D inputs")
+@check("fc_affine_forward", "affine_forward: out against the reference for 2-D, 3-D and 4-D inputs",
+       exercises=("nnkit/layers.py:affine_forward",))
 def affine_forward(ctx):
     rng = ctx.rng
     cases = [_affine_case(rng, int(rng.integers(2, 9)), shape, int(rng.integers(2, 8)))
@@ -71,7 +74,8 @@ def affine_forward(ctx):
         check_inputs_kept(ctx, "affine_forward", mine, shapes(case, "x", "w", "b"))
 
 
-@check("fc_affine_backward", "affine_backward: dx, dw, db against the reference and the numeric gradient")
+@check("fc_affine_backward", "affine_backward: dx, dw, db against the reference and the numeric gradient",
+       exercises=("nnkit/layers.py:affine_forward", "nnkit/layers.py:affine_backward"))
 def affine_backward(ctx):
     rng = ctx.rng
     cases = [_affine_case(rng, int(rng.integers(3, 7)), shape, int(rng.integers(3, 6)))
@@ -88,7 +92,8 @@ def affine_backward(ctx):
 # --- ReLU and leaky ReLU ----------------------------------------------------------------
 
 
-@check("fc_relu_forward", "relu_forward: out against the reference; x left unchanged")
+@check("fc_relu_forward", "relu_forward: out against the reference; x left unchanged",
+       exercises=("nnkit/layers.py:relu_forward",))
 def relu_forward(ctx):
     cases = [{"x": _away_from_zero(ctx.rng, shape)} for shape in [(4, 6), (3, 2, 5), (7,)]]
     student = ctx.student("relu_forward", cases, "relu_forward")
@@ -98,7 +103,8 @@ def relu_forward(ctx):
         check_inputs_kept(ctx, "relu_forward", mine, shapes(case, "x"))
 
 
-@check("fc_relu_backward", "relu_backward: dx against the reference and the numeric gradient")
+@check("fc_relu_backward", "relu_backward: dx against the reference and the numeric gradient",
+       exercises=("nnkit/layers.py:relu_forward", "nnkit/layers.py:relu_backward"))
 def relu_backward(ctx):
     cases = [{"x": _away_from_zero(ctx.rng, shape)} for shape in [(5, 6), (2, 3, 4)]]
     for case in cases:
@@ -125,7 +131,8 @@ def _leaky_inputs(case):
     return f"{shapes(case, 'x')}, {alpha}"
 
 
-@check("fc_leaky_relu_forward", "leaky_relu_forward: out against the reference, default and random alpha")
+@check("fc_leaky_relu_forward", "leaky_relu_forward: out against the reference, default and random alpha",
+       exercises=("nnkit/layers.py:leaky_relu_forward",))
 def leaky_relu_forward(ctx):
     cases = _leaky_cases(ctx.rng, [(4, 5), (3, 2, 4), (6,)], with_dout=False)
     student = ctx.student("leaky_relu_forward", cases, "leaky_relu_forward")
@@ -135,7 +142,8 @@ def leaky_relu_forward(ctx):
         check_inputs_kept(ctx, "leaky_relu_forward", mine, _leaky_inputs(case))
 
 
-@check("fc_leaky_relu_backward", "leaky_relu_backward: dx against the reference and the numeric gradient")
+@check("fc_leaky_relu_backward", "leaky_relu_backward: dx against the reference and the numeric gradient",
+       exercises=("nnkit/layers.py:leaky_relu_forward", "nnkit/layers.py:leaky_relu_backward"))
 def leaky_relu_backward(ctx):
     cases = _leaky_cases(ctx.rng, [(5, 4), (2, 3, 3)], with_dout=True)
     student = ctx.student("leaky_relu_backward", cases, "leaky_relu_backward")
@@ -172,7 +180,8 @@ def _check_loss(ctx, function, cases, student, reference):
         ctx.compare_numeric(f"{function}: dx", mine["dx"], mine["numeric_dx"], NUMERIC, inputs)
 
 
-@check("fc_svm_loss", "svm_loss: loss and dx against the reference, dx against the numeric gradient")
+@check("fc_svm_loss", "svm_loss: loss and dx against the reference, dx against the numeric gradient",
+       exercises=("nnkit/layers.py:svm_loss",))
 def svm_loss(ctx):
     rng = ctx.rng
     cases = [_svm_case(rng, n, c) for n, c in [(int(rng.integers(6, 12)), 10), (5, 3), (1, 4)]]
@@ -182,7 +191,8 @@ def svm_loss(ctx):
 
 
 @check("fc_softmax_loss", "softmax_loss: loss and dx against the reference (also for scores near 1000), "
-                          "dx against the numeric gradient")
+                          "dx against the numeric gradient",
+       exercises=("nnkit/layers.py:softmax_loss",))
 def softmax_loss(ctx):
     rng = ctx.rng
     cases = [_scores_and_labels(rng, n, c, scale=2.0) for n, c in [(int(rng.integers(6, 12)), 10), (5, 3), (1, 4)]]
@@ -210,7 +220,8 @@ def _scale_shift(rng, case, num_features):
 
 
 @check("bn_forward_train", "batchnorm_forward (train): out and running averages over three steps, "
-                           "against the reference, with and without given momentum, eps and running averages")
+                           "against the reference, with and without given momentum, eps and running averages",
+       exercises=("nnkit/layers.py:batchnorm_forward",))
 def batchnorm_forward_train(ctx):
     rng = ctx.rng
     cases = []
@@ -241,7 +252,8 @@ def batchnorm_forward_train(ctx):
 
 
 @check("bn_forward_test", "batchnorm_forward (test): out from the running averages against the reference; "
-                          "running averages left unchanged")
+                          "running averages left unchanged",
+       exercises=("nnkit/layers.py:batchnorm_forward",))
 def batchnorm_forward_test(ctx):
     rng = ctx.rng
     cases = []
@@ -294,13 +306,15 @@ def _norm_backward_check(ctx, probe, function, sizes):
                     lambda case: shapes(case, "x"))
 
 
-@check("bn_backward", "batchnorm_backward: dx, dgamma, dbeta against the reference and the numeric gradient")
+@check("bn_backward", "batchnorm_backward: dx, dgamma, dbeta against the reference and the numeric gradient",
+       exercises=("nnkit/layers.py:batchnorm_forward", "nnkit/layers.py:batchnorm_backward"))
 def batchnorm_backward(ctx):
     _norm_backward_check(ctx, "batchnorm_backward", "batchnorm_backward",
                          [(4, 5), (int(ctx.rng.integers(6, 10)), 3), (3, 2)])
 
 
-@check("bn_backward_alt", "batchnorm_backward_alt: dx, dgamma, dbeta against the reference and the numeric gradient")
+@check("bn_backward_alt", "batchnorm_backward_alt: dx, dgamma, dbeta against the reference and the numeric gradient",
+       exercises=("nnkit/layers.py:batchnorm_forward", "nnkit/layers.py:batchnorm_backward_alt"))
 def batchnorm_backward_alt(ctx):
     _norm_backward_check(ctx, "batchnorm_backward_alt", "batchnorm_backward_alt",
                          [(4, 5), (int(ctx.rng.integers(6, 10)), 3), (3, 2)])
@@ -309,7 +323,8 @@ def batchnorm_backward_alt(ctx):
 # --- layer normalization ----------------------------------------------------------------
 
 
-@check("bn_layernorm_forward", "layernorm_forward: out against the reference, several shapes and eps")
+@check("bn_layernorm_forward", "layernorm_forward: out against the reference, several shapes and eps",
+       exercises=("nnkit/layers.py:layernorm_forward",))
 def layernorm_forward(ctx):
     rng = ctx.rng
     cases = []
@@ -328,7 +343,8 @@ def layernorm_forward(ctx):
         check_inputs_kept(ctx, "layernorm_forward", mine, inputs)
 
 
-@check("bn_layernorm_backward", "layernorm_backward: dx, dgamma, dbeta against the reference and the numeric gradient")
+@check("bn_layernorm_backward", "layernorm_backward: dx, dgamma, dbeta against the reference and the numeric gradient",
+       exercises=("nnkit/layers.py:layernorm_forward", "nnkit/layers.py:layernorm_backward"))
 def layernorm_backward(ctx):
     _norm_backward_check(ctx, "layernorm_backward", "layernorm_backward",
                          [(4, 5), (int(ctx.rng.integers(2, 6)), 7), (1, 3)])
@@ -338,7 +354,8 @@ def layernorm_backward(ctx):
 
 
 @check("do_forward", "dropout_forward: seeded masks against the reference (float64 and float32), "
-                     "keep rate and 1/p scaling of unseeded masks, test mode is the identity")
+                     "keep rate and 1/p scaling of unseeded masks, test mode is the identity",
+       exercises=("nnkit/layers.py:dropout_forward",))
 def dropout_forward(ctx):
     rng = ctx.rng
     seeded = [
@@ -391,7 +408,8 @@ def dropout_forward(ctx):
 
 
 @check("do_backward", "dropout_backward: dx against the reference and the numeric gradient (train), "
-                      "dx = dout in test mode")
+                      "dx = dout in test mode",
+       exercises=("nnkit/layers.py:dropout_forward", "nnkit/layers.py:dropout_backward"))
 def dropout_backward(ctx):
     rng = ctx.rng
     cases = []

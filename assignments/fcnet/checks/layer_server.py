@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .framework import reference_package
+from autograder.checks.framework import reference_package
+
 from .probes import LAYER_CALLS
 
 # Caps on what one check's calls may make the grader compute and keep. The checks' own

@@ -1,0 +1,2 @@
+"""The hidden checks of the tiny assignment."""
+from . import arith_checks  # noqa: F401

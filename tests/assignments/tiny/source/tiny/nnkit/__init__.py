@@ -1,0 +1,1 @@
+"""The tiny assignment's package: one module students complete."""
