@@ -30,7 +30,7 @@ from autograder.grading.check import score_problems
 from autograder.grading.data_cache import ensure_data_cache
 from autograder.grading.bundle import build_bundle
 from autograder.grading.course import GradingSteps, nbgrader_env
-from autograder.grading.execute import (KERNEL_AHEAD, KERNEL_DIED_ERROR, NOT_RUN_ERROR,
+from autograder.grading.execute import (KERNEL_DIED_ERROR, KERNELS, NOT_RUN_ERROR,
                                         TIMEOUT_ERROR, ExecuteWithinLimits)
 from autograder.grading.preprocessors import (
     ForgetUnknownCells, HoldSkippedGrades, RequireHiddenVerdicts, SkipSlowCells,
@@ -531,6 +531,7 @@ def executed(cells, **settings):
     notebook = new_notebook(cells=cells)
     step = ExecuteWithinLimits(kernel_name="python3", **settings)
     step.preprocess(notebook, {"metadata": {"path": str(REPO)}})
+    KERNELS.finish()
     outputs = [[output.get("text") or output.get("ename") for output in cell.outputs]
                for cell in notebook.cells]
     return notebook, outputs, step._log.stops
@@ -553,32 +554,49 @@ def test_a_cell_that_ends_its_kernel_between_graded_cells_costs_only_that_cell()
 
 
 def kernels() -> set[int]:
-    """PIDs of the kernels this test process started and that still run."""
-    return {child.pid for child in psutil.Process().children(recursive=True)
-            if "ipykernel_launcher" in " ".join(child.cmdline())}
+    """PIDs of the kernels this test process started that have not been waited for."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE or "ipykernel_launcher" in child.cmdline():
+                found.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
-def test_the_next_notebooks_kernel_starts_while_one_runs_and_none_is_left_over():
+def ended_unwaited(process: psutil.Process, seconds: float = 30) -> bool:
+    """Whether the process ends within `seconds` and is left for its parent to collect."""
+    deadline = time.monotonic() + seconds
+    while process.status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_kernels_start_ahead_end_beside_the_next_notebook_and_none_is_left_over():
     step = lambda: ExecuteWithinLimits(  # noqa: E731 - nbgrader makes one per notebook
         kernel_name="python3", notebooks={"a1": ["one.ipynb", "two.ipynb", "three.ipynb"]})
     resources = lambda name: {"metadata": {"path": str(REPO)},  # noqa: E731
                               "nbgrader": {"assignment": "a1", "notebook": name}}
     kernel_started = new_code_cell("import psutil; print(psutil.Process().create_time())")
     before = kernels()
-    step().preprocess(new_notebook(cells=[new_code_cell("x = 1")]), resources("one"))
-    assert len(kernels() - before) == 1  # two's, started while one ran; one's has ended
+    one = new_notebook(cells=[new_code_cell("import os; print(os.getpid())")])
+    step().preprocess(one, resources("one"))
+    one_kernel = psutil.Process(int(one.cells[0].outputs[0].text))
     two_began = time.time()
     two = new_notebook(cells=[kernel_started, new_code_cell("print(x)")])
     step().preprocess(two, resources("two"))
-    assert float(two.cells[0].outputs[0].text) < two_began
+    assert float(two.cells[0].outputs[0].text) < two_began  # started while one ran
     assert two.cells[1].outputs[0].ename == "NameError"  # a kernel of its own, all the same
+    assert ended_unwaited(one_kernel)  # asked to shut down when one was done, not waited for
     step().preprocess(new_notebook(cells=[new_code_cell("x = 3")]), resources("three"))
+    KERNELS.finish()
     assert kernels() == before  # three was the last: nothing was started ahead of it
-    KERNEL_AHEAD.finish()
 
     step().preprocess(new_notebook(cells=[new_code_cell("x = 1")]), resources("one"))
-    assert len(kernels() - before) == 1
-    KERNEL_AHEAD.finish()  # two was never handed in
+    KERNELS.finish()  # two was never handed in: the kernel started for it ends too
     assert kernels() == before
 
 

@@ -19,9 +19,11 @@ guarantees that a fault costs only what it touches:
   check's verdict (hidden.py computes it beside the notebooks), outside the cell's time:
   the cell's limit measures the student's code, not how far the checks have got.
 
-It also saves the kernel starts after the first: once a notebook's kernel is ready, the
-kernel of the submission's next notebook starts beside it (`notebooks`), on the core the
-running notebook leaves idle, and is handed over when that notebook's turn comes.
+It also keeps kernels from waiting for each other (SubmissionKernels): once a notebook's
+kernel is ready, the kernel of the submission's next notebook starts beside it
+(`notebooks`), on the core the running notebook leaves idle, and is handed over when that
+notebook's turn comes; a notebook's kernel is asked to shut down when the notebook is done
+and ends beside the next one, which does not wait for it.
 
 What it stops is recorded in the submission's execution log (execution_log.py), which
 task.py turns into the submission's status.
@@ -111,7 +113,7 @@ class ExecuteWithinLimits(Execute):
     def preprocess(self, nb, resources=None, km=None):
         info = (resources or {}).get("nbgrader", {})
         notebook = f"{info.get('notebook', 'notebook')}.ipynb"
-        self._later = KERNEL_AHEAD.begin(notebook, self.notebooks.get(info.get("assignment", ""), ()))
+        self._later = KERNELS.begin(notebook, self.notebooks.get(info.get("assignment", ""), ()))
         self._log = ExecutionLog(Path(self.log_file) if self.log_file else None, notebook)
         times_file = self.cell_times.get(info.get("assignment", ""))
         times = CellTimes.load(Path(times_file)).notebook(notebook) if times_file else None
@@ -126,19 +128,21 @@ class ExecuteWithinLimits(Execute):
         self._checked = (_hidden_check_ids(Path(checks)) if checks and os.environ.get(VERDICTS_ENV)
                          else frozenset())
         self._kernel_starting = time.monotonic()  # the kernel starts before the first cell
-        ahead = KERNEL_AHEAD.take(self._kernel_key(resources)) if km is None else None
+        if km is not None:  # the caller's, to end
+            return super().preprocess(nb, resources, km)
+        key = self._kernel_key(resources)
+        km = KERNELS.take(key) or self._start_kernel(key)
         try:
-            return super().preprocess(nb, resources, km or ahead)
+            return super().preprocess(nb, resources, km)
         finally:
-            if ahead is not None and self.km is not None:  # nbclient ends only its own kernels
-                self._cleanup_kernel()
+            KERNELS.retire(self.km, self.kc)
 
     def preprocess_cell(self, cell, resources, index):
         if self._kernel_starting is not None:
             self._log.spent(execution_log.KERNEL_START, time.monotonic() - self._kernel_starting)
             self._kernel_starting = None
             if self._later:
-                KERNEL_AHEAD.start(self._kernel_key(resources), self._start_kernel_ahead)
+                KERNELS.start_ahead(self._kernel_key(resources), self._start_kernel, self.log)
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
         if not self._stopped and self._spent >= self._limits.budget:
@@ -288,12 +292,16 @@ class ExecuteWithinLimits(Execute):
         """What a kernel started ahead must share with this notebook's: its spec and folder."""
         return self.kernel_name, str((resources or {}).get("metadata", {}).get("path") or "")
 
-    def _start_kernel_ahead(self, key):
-        """A kernel started as nbclient starts a notebook's (its options, in the folder of
-        `key`), not waited for."""
-        km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
-        run_sync(km.start_kernel)(extra_arguments=self.extra_arguments, cwd=key[1] or None)
-        return km
+    def _start_kernel(self, key):
+        """A new kernel manager whose kernel nbclient's own code started (its options and
+        history settings), in the folder of `key`; the kernel is not waited for."""
+        running, self.km = self.km, self.kernel_manager_class(kernel_name=self.kernel_name,
+                                                              config=self.config)
+        try:
+            run_sync(self.async_start_new_kernel)(cwd=key[1] or None)
+            return self.km
+        finally:
+            self.km = running
 
     def _new_kernel(self):
         started = time.monotonic()
@@ -332,49 +340,62 @@ class ExecuteWithinLimits(Execute):
         return out
 
 
-class KernelAhead:
-    """The one kernel started ahead for a submission's next notebook (ExecuteWithinLimits
-    builds a new preprocessor for every notebook, so what lasts from one notebook to the
-    next lives here, in the process that autogrades one submission)."""
+class SubmissionKernels:
+    """The kernels of one submission's notebooks, beyond the one running: the kernel started
+    ahead for the next notebook, and those of finished notebooks, which were asked to shut
+    down and end on their own. (nbgrader builds a new ExecuteWithinLimits for every
+    notebook, so what lasts from one notebook to the next lives here, in the process that
+    autogrades one submission: nbgrader_steps.py calls finish() after autograde.)"""
 
     def __init__(self):
         self._run = set()     # the notebooks that have begun in this process
         self._key = None      # (kernel name, folder) of the kernel started ahead
-        self._km = None
+        self._ahead = None
+        self._retired = []
 
     def begin(self, notebook: str, notebooks) -> bool:
         """Note that `notebook` begins; whether one of `notebooks` is still to run after it."""
         self._run.add(notebook)
         return bool(set(notebooks) - self._run)
 
-    def start(self, key, start_kernel) -> None:
+    def start_ahead(self, key, start_kernel, log) -> None:
         """Start the kernel ahead with start_kernel(key), which returns its kernel manager,
-        unless there is one."""
-        if self._km is None:
-            self._km, self._key = start_kernel(key), key
+        unless there is one. If it fails, the next notebook starts its own (and says why)."""
+        if self._ahead is None:
+            try:
+                self._ahead, self._key = start_kernel(key), key
+            except Exception:  # noqa: BLE001 - costs the next notebook a wait, nothing else
+                log.warning("Could not start the next notebook's kernel ahead", exc_info=True)
 
     def take(self, key):
-        """The kernel started ahead, if it suits `key` (then it is the caller's to end);
-        otherwise None, and one that does not suit is ended."""
-        km, self._km = self._km, None
+        """The kernel started ahead, if it suits `key` (a kernel spec and folder); otherwise
+        None, and one that does not suit is ended."""
+        km, self._ahead = self._ahead, None
         if km is not None and self._key != key:
-            _end(km)
+            self.retire(km, None)
             km = None
         return km
 
+    def retire(self, km, kc) -> None:
+        """Ask a finished notebook's kernel to shut down, without waiting for it to end."""
+        if kc is not None:
+            kc.stop_channels()
+        if km is not None and km.has_kernel:
+            run_sync(km.request_shutdown)()
+            self._retired.append(km)
+
     def finish(self) -> None:
-        """The submission's notebooks are done: end a kernel started ahead that none took
-        (one was not handed in, or autograde stopped early) and start afresh."""
-        km, self._km, self._run = self._km, None, set()
-        if km is not None:
-            _end(km)
+        """The submission's notebooks are done: retire a kernel started ahead that none took
+        (one was not handed in, or autograde stopped early), wait for every retired kernel to
+        end (forcing those that do not) and clean up after them; then start afresh."""
+        self.retire(self._ahead, None)
+        for km in self._retired:
+            run_sync(km.finish_shutdown)()
+            run_sync(km.cleanup_resources)()
+        self._run, self._ahead, self._retired = set(), None, []
 
 
-def _end(km) -> None:
-    run_sync(km.shutdown_kernel)(now=True)
-
-
-KERNEL_AHEAD = KernelAhead()
+KERNELS = SubmissionKernels()
 
 
 def _hidden_check_ids(folder: Path) -> frozenset[str]:

@@ -14,9 +14,8 @@ its submission: the grader starts the next submission's process while one is gra
    environment, "log": a file}; the end of stdin instead (no submission came) ends it;
 2. moves into the folder, takes the environment, sends everything it prints to the log
    (nbgrader logs there as the `nbgrader` command logs to stderr; the caller keeps it for
-   its error messages), runs autograde with the options given, ends the kernel it may have
-   started ahead for a notebook that never ran (execute.py), and writes one line to stdout,
-   the step's outcome as JSON: {"step": "autograde", "success": true|false};
+   its error messages), runs autograde with the options given, waits for its notebooks'
+   kernels to end (execute.py), and writes one line to stdout, the step's outcome as JSON: {"step": "autograde", "success": true|false};
 3. reads one line from stdin: "feedback" runs generate_feedback (without the options,
    which are autograde's) and writes its line; anything else, or the end of stdin, ends
    the process.
@@ -70,7 +69,7 @@ def main() -> int:
     # Here, not at the top: the grader imports this module for FEEDBACK alone.
     from nbgrader.apps import AutogradeApp, GenerateFeedbackApp
 
-    from .execute import KERNEL_AHEAD
+    from .execute import KERNELS
 
     # stdout carries the steps' outcomes alone; whatever else is printed goes to the log.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w")
@@ -80,7 +79,7 @@ def main() -> int:
     job = json.loads(line)
     take_job(job)
     succeeded = run_app(AutogradeApp, job["argv"])
-    KERNEL_AHEAD.finish()
+    KERNELS.finish()
     report("autograde", succeeded, channel)
     if sys.stdin.readline().strip() == FEEDBACK:
         report(FEEDBACK, run_app(GenerateFeedbackApp, job["argv"][:1]), channel)
