@@ -442,6 +442,10 @@ WATCH = """
 import json, signal, threading, time
 import psutil
 
+# Ctrl-C raises KeyboardInterrupt, as in a kernel running a cell, also when the tests were
+# started in the background (a non-interactive shell starts them with SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 def grader():
     servers = [child for child in psutil.Process().children() if "--serve" in child.cmdline()]
     return servers[0].pid if servers else None
