@@ -27,7 +27,7 @@ second worker buys.
    grades must be equal.
 
 Run: make benchmark-grading   (or .venv/bin/python benchmarks/bench_grading.py [--batch 8])
-Needs the datasets (make data). Takes about 10 minutes on 2 cores.
+Needs the datasets (make data). Takes about 15 minutes on 2 cores (22 with --batch 16).
 """
 import argparse
 import os
