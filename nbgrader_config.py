@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 # nbgrader may run from another folder (e.g. formgrader), where autograder is not importable.
 sys.path.insert(0, str(REPO))
-from autograder.manifest import LOCAL_ONLY_PATTERNS, load_manifest  # noqa: E402
+from autograder.manifest import NEVER_COPIED, load_manifest  # noqa: E402
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
@@ -28,12 +28,11 @@ c.Autograde.exclude_overwriting = {m.id: list(m.student_modules) + list(m.artifa
 
 # nbgrader copies every non-notebook file it finds (source -> release, submission ->
 # autograded); data, checkpoints and caches of a working copy must never travel along.
-never_copied = {".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"} | set(LOCAL_ONLY_PATTERNS)
-c.CourseDirectory.ignore = sorted(never_copied)
+c.CourseDirectory.ignore = sorted(NEVER_COPIED)
 # Saved models are handed in, so autograde must copy them from submissions; only the release
 # leaves them out (the instructor's own best_model.npz is not for students).
 c.GenerateAssignmentApp.CourseDirectory.ignore = sorted(
-    never_copied | {pattern for m in manifests for pattern in m.local_only_patterns})
+    set(NEVER_COPIED) | {pattern for m in manifests for pattern in m.local_only_patterns})
 
 
 # --- Autograding (`nbgrader autograde`, and `autograder grade`, which runs it per student) ---

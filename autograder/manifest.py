@@ -31,6 +31,9 @@ LOCAL_ONLY_PATTERNS = (
     "*_epoch_*.pkl",         # Solver checkpoints
     "*_submission.zip",
 )
+# What nbgrader never copies from a folder into another (source -> release, submission ->
+# autograded; CourseDirectory.ignore), and so what the hidden checks never see either.
+NEVER_COPIED = (*LOCAL_ONLY_PATTERNS, "feedback")
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _KEYS = ("id", "title", "due", "colab_folder", "notebooks", "student_modules", "artifacts")

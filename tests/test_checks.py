@@ -6,8 +6,10 @@ deliberate bug. Each mutant must fail exactly the checks that exercise the bug, 
 message that names the function and shows no arrays.
 """
 import ast
+import importlib.util
 import json
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -25,6 +27,7 @@ from autograder.checks import checks_folder, decode, encode
 from autograder.checks.__main__ import evaluate
 from autograder.checks.assignment import load_checks
 from autograder.checks.student_process import close_all
+from autograder.grading.hidden import assemble_checked_folder
 from autograder.manifest import load_manifest, manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -391,6 +394,26 @@ def test_syntax_errors_and_missing_packages(tmp_path):
     assert evaluate("fc_affine_forward", broken)["status"] == "passed"  # layers.py is fine
     (tmp_path / "empty").mkdir()
     assert "no nnkit/ folder in the submission" in evaluate("fc_affine_forward", tmp_path / "empty")["message"]
+
+
+def test_bytecode_the_submission_brings_along_is_not_what_is_checked(tmp_path):
+    """A __pycache__ from an earlier version of layers.py, stamped with the size and time of
+    the handed-in one, so that Python would take it as current."""
+    submitted = make_submission(tmp_path / "submitted")
+    earlier = make_submission(tmp_path / "earlier", edits=[(LAYERS, "np.maximum(0, x)", "np.minimum(0, x)", 0)])
+    layers, earlier_layers = submitted / "nnkit" / "layers.py", earlier / "nnkit" / "layers.py"
+    assert layers.stat().st_size == earlier_layers.stat().st_size
+    os.utime(earlier_layers, ns=(layers.stat().st_atime_ns, layers.stat().st_mtime_ns))
+    py_compile.compile(str(earlier_layers), cfile=importlib.util.cache_from_source(str(layers)), doraise=True)
+    imported = subprocess.run([sys.executable, "-c", "from nnkit.layers import relu_forward\n"
+                               "print(relu_forward(__import__('numpy').ones(1))[0][0])"],
+                              cwd=submitted, capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "0.0"  # a plain import runs the earlier version
+
+    checked = assemble_checked_folder(submitted, SOURCE, load_manifest(manifest_path(REPO, "fcnet")),
+                                      tmp_path / "checked")
+    assert not list(checked.rglob("*.pyc"))
+    assert evaluate("fc_relu_forward", checked)["status"] == "passed"
 
 
 # --- run() in the student's kernel ------------------------------------------------------

@@ -190,9 +190,9 @@ def run_job(probes, job, request, grader_line):
     faulthandler.dump_traceback_later(request["timeout_seconds"], exit=True, file=watchdog)
     import numpy as np
 
-    # Ignore any __pycache__ the submission brings along (a .pyc need not match its .py).
+    # The folder holds no __pycache__ (hidden.assemble_checked_folder) and gets none: every
+    # job imports the submission afresh. The libraries' bytecode is read as usual.
     sys.dont_write_bytecode = True
-    sys.pycache_prefix = str(job / "pycache")
     sys.path.insert(0, str(SUBMISSION))
     try:
         with np.load(job / "inputs.npz", allow_pickle=False) as archive:

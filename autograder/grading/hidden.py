@@ -37,7 +37,7 @@ from ..checks import REFERENCE_ENV, checks_folder
 from ..checks.assignment import load_checks
 from ..checks.student_process import START_SECONDS, TIMEOUT_ENV as PROBE_TIMEOUT_ENV
 from ..checks.student_process import probe_timeout as default_probe_timeout
-from ..manifest import Manifest
+from ..manifest import NEVER_COPIED, Manifest
 from .course import nbgrader_env
 
 
@@ -66,8 +66,10 @@ def _budget(grade_ids: list[str], probe_seconds: float | None) -> float:
 def assemble_checked_folder(submitted: Path, source: Path, manifest: Manifest,
                             checked: Path) -> Path:
     """Copy the submission into `checked`, with the assignment's given files from `source`
-    added where the manifest does not make them the student's (as autograde does)."""
-    shutil.copytree(submitted, checked)
+    added where the manifest does not make them the student's (as autograde does). What
+    autograde never copies stays behind too: a __pycache__ the submission brings along
+    need not match its .py files."""
+    shutil.copytree(submitted, checked, ignore=shutil.ignore_patterns(*NEVER_COPIED))
     students = set(manifest.student_modules) | set(manifest.artifacts)
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source).as_posix()
