@@ -190,8 +190,9 @@ def run_job(probes, job, request, grader_line):
     faulthandler.dump_traceback_later(request["timeout_seconds"], exit=True, file=watchdog)
     import numpy as np
 
-    # The folder holds no __pycache__ (hidden.assemble_checked_folder) and gets none: every
-    # job imports the submission afresh. The libraries' bytecode is read as usual.
+    # Write no bytecode into the folder: every job imports the submission afresh. A graded
+    # submission's folder holds none of the student's either (hidden.assemble_checked_folder),
+    # so the bytecode read is the libraries' own (a pycache_prefix would hide theirs too).
     sys.dont_write_bytecode = True
     sys.path.insert(0, str(SUBMISSION))
     try:
