@@ -215,7 +215,7 @@ MINI_BATCH = textwrap.dedent("""
                 interruptions.planned(total=4, graded=1)
                 context = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(2, mp_context=context, initializer=worker_started) as pool, \\
-                        stopped_when_left(pool):
+                        stopped_when_left([pool]):
                     futures = [pool.submit(task, seconds) for seconds in (0.1, 600, 600)]
                     for future in as_completed(futures):
                         with interruptions.recording():

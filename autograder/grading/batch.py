@@ -195,7 +195,7 @@ def grade_folder(course_root: Path, manifest: Manifest, submissions: Path, out: 
         tasks = (GradingTask(entry, read_handed_in(entry, manifest), bundle.digest, data_dir,
                              lateness[entry.student_id], limits) for entry in plan.to_grade)
         executor = (DaskExecutor(cluster, say) if cluster is not None
-                    else LocalExecutor(workers, scratch))
+                    else LocalExecutor(workers, scratch, say))
         say(f"Grading {len(plan.to_grade)} submission(s) from {submissions} with "
             f"{executor.describe()} ...")
         results, pace = dict(plan.done), Pace(len(plan.to_grade))

@@ -4,23 +4,27 @@
     with closing(executor.results(tasks, bundle)) as results:
         for result in results: ...       # each task's GradingResult, as it finishes
 
-Both take the tasks lazily and keep a few per worker in flight (a task carries its
-submission's files), ship the assignment bundle (bundle.py) once to each worker, which
-unpacks it once into a cache of its own, and turn a task that crashed into a failed result,
-so one submission never stops a batch. Closing the generator (Ctrl-C included) stops what
-is running: the local pool's processes (interruption.py), or the run's futures on the cluster.
+Both take the tasks lazily (a task carries its submission's files) and keep each worker
+busy, ship the assignment bundle (bundle.py) once to each worker, which unpacks it once
+into a cache of its own, and turn a task that crashed into a failed result, so one
+submission never stops a batch. A worker that dies while grading (killed, out of memory)
+costs only that task: it runs again on another worker, and a submission that took down
+WORKER_DEATHS_ALLOWED workers fails instead, saying so; the coordinator says each death in
+one line. Closing the generator (Ctrl-C included) stops what is running: the local
+workers' processes (interruption.py), or the run's futures on the cluster.
 
-On a cluster, a worker that dies (killed, out of memory) while grading has its task run
-again on another one by the scheduler. So that a submission that kills every worker it runs
-on ends instead of taking the cluster down one worker at a time, each task counts its own
-attempts in the scheduler's metadata: an attempt that finds WORKER_DEATHS_ALLOWED earlier
-attempts that never finished does not grade, it fails the submission saying so; an attempt
-after a death tells the coordinator, which says it in one line. The
-scheduler's own limit (`distributed.scheduler.allowed-failures`, 3 by default, set by whoever
-runs the cluster) is only a backstop: a KilledWorker error becomes the same kind of failure.
+Locally, each worker is a pool of one process (LocalExecutor). On a cluster, the scheduler
+runs again the task of a worker that died; so that a submission that kills every worker it
+runs on ends instead of taking the cluster down one worker at a time, each task counts its
+own attempts in the scheduler's metadata: an attempt that finds WORKER_DEATHS_ALLOWED
+earlier attempts that never finished does not grade, it fails the submission; an attempt
+after a death tells the coordinator. The scheduler's own limit
+(`distributed.scheduler.allowed-failures`, 3 by default, set by whoever runs the cluster)
+is only a backstop: a KilledWorker error becomes the same kind of failure.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import multiprocessing
@@ -29,6 +33,7 @@ import shutil
 import tempfile
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -36,7 +41,7 @@ from .bundle import AssignmentBundle
 from .interruption import stopped_when_left, worker_started
 from .task import GradingResult, GradingTask, grade_submission, grader_failure, unexpected_failure
 
-# Tasks in flight per worker: the next one waits on the worker while a result travels back.
+# Tasks in flight per Dask worker thread: the next one waits there while a result travels back.
 IN_FLIGHT_PER_WORKER = 2
 # Workers a submission may take down (a death each) before it is failed instead of retried.
 WORKER_DEATHS_ALLOWED = 2
@@ -62,42 +67,81 @@ def grade_in(bundle: Path, task: GradingTask, scratch_root: Path) -> GradingResu
 # --- local worker processes ---------------------------------------------------------------
 
 class LocalExecutor:
-    """`workers` spawned processes on this machine, in `scratch` (the run's scratch folder)."""
+    """`workers` spawned processes on this machine, in `scratch` (the run's scratch folder).
+    say: where the coordinator's one-line messages go (a worker lost, ...).
 
-    def __init__(self, workers: int, scratch: Path):
-        self.workers, self.scratch = workers, scratch
+    Each worker is a pool of its own with one task at a time, so that a worker that dies
+    (the kernel's OOM killer, a kill) takes down nothing but the task it was grading: that
+    task is graded again in a new worker, unless it has taken down WORKER_DEATHS_ALLOWED
+    workers already (then it fails, as on a cluster), and the other workers go on. (One
+    shared pool would fail every task still queued, and stop the others' running tasks.)
+    The next task is handed over as a result comes back: milliseconds, against the seconds
+    a submission takes."""
+
+    def __init__(self, workers: int, scratch: Path, say=print):
+        self.workers, self.scratch, self.say = workers, scratch, say
 
     def describe(self) -> str:
         return f"{self.workers} local worker(s)"
 
     def results(self, tasks: Iterable[GradingTask],
                 bundle: AssignmentBundle) -> Iterator[GradingResult]:
-        # "spawn": each worker starts from a fresh interpreter, as a cluster node would, so the
-        # tasks rely on nothing but what they carry and the bundle. One worker is a process
-        # too: an interruption stops it like any other (interruption.py).
-        context = multiprocessing.get_context("spawn")
-        tasks, running = iter(tasks), {}
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                 initializer=_local_worker_started,
-                                 initargs=(bundle, self.scratch / "bundles"),
-                                 ) as pool, stopped_when_left(pool):
+        tasks, again = iter(tasks), collections.deque()  # again: tasks whose worker died
+        deaths = collections.Counter()  # student id: workers died grading it
+        workers = [self._new_worker(bundle) for _ in range(self.workers)]
+        running = {}  # future: (worker number, task)
 
-            def submit_next() -> None:
-                task = next(tasks, None)
-                if task is not None:
-                    running[pool.submit(_grade_in_local_worker, task, self.scratch / "tasks")] = task
+        def hand_over(number: int) -> None:
+            task = again.popleft() if again else next(tasks, None)
+            if task is None:
+                return
+            try:
+                future = workers[number].submit(_grade_in_local_worker, task, self.scratch / "tasks")
+            except BrokenProcessPool:  # it died between two tasks
+                workers[number] = self._new_worker(bundle)
+                future = workers[number].submit(_grade_in_local_worker, task, self.scratch / "tasks")
+            running[future] = number, task
 
-            for _ in range(self.workers * IN_FLIGHT_PER_WORKER):
-                submit_next()
+        with stopped_when_left(workers):
+            for number in range(self.workers):
+                hand_over(number)
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    task = running.pop(future)
-                    submit_next()
+                    number, task = running.pop(future)
                     try:
-                        yield future.result()
-                    except Exception as error:  # a bug, or a worker killed (e.g. out of memory)
-                        yield unexpected_failure(task, error)
+                        result = future.result()
+                    except BrokenProcessPool:  # the worker died while grading this task
+                        workers[number].shutdown(wait=False)
+                        workers[number] = self._new_worker(bundle)
+                        result = self._after_death(task, deaths, again)
+                    except Exception as error:  # a bug
+                        result = unexpected_failure(task, error)
+                    hand_over(number)
+                    if result is not None:
+                        yield result
+            for worker in workers:
+                worker.shutdown()
+
+    def _new_worker(self, bundle: AssignmentBundle) -> ProcessPoolExecutor:
+        # "spawn": each worker starts from a fresh interpreter, as a cluster node would, so
+        # the tasks rely on nothing but what they carry and the bundle. (One worker is a
+        # process too: an interruption stops it like any other, interruption.py.)
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_local_worker_started,
+                                   initargs=(bundle, self.scratch / "bundles"))
+
+    def _after_death(self, task: GradingTask, deaths: collections.Counter,
+                     again: collections.deque) -> GradingResult | None:
+        """Queue the task of a worker that died to be graded again, or (after
+        WORKER_DEATHS_ALLOWED deaths) return its failure."""
+        student = task.entry.student_id
+        deaths[student] += 1
+        self.say(lost_worker(student, deaths[student], "a new worker"))
+        if deaths[student] >= WORKER_DEATHS_ALLOWED:
+            return grader_failure(task, killed_workers(deaths[student]))
+        again.append(task)
+        return None
 
 
 _local_bundle: Path | None = None  # in a local worker process: its unpacked bundle
@@ -171,14 +215,18 @@ class DaskExecutor:
 
     def _say_lost(self, event: dict, run: str) -> None:
         if event.get("run") == run:
-            self.say(f"  A grading worker died while grading {event['student']} "
-                     f"({event['deaths']} so far): " + (
-                         f"grading it again on {event['worker']}."
-                         if event["deaths"] < WORKER_DEATHS_ALLOWED else "not graded again."))
+            self.say(lost_worker(event["student"], event["deaths"], event["worker"]))
 
 
 def _the_bundle(bundle: AssignmentBundle) -> AssignmentBundle:
     return bundle
+
+
+def lost_worker(student: str, deaths: int, where_next: str) -> str:
+    """The coordinator's line when a worker died grading `student` (the deaths-th time)."""
+    return (f"  A grading worker died while grading {student} ({deaths} so far): " +
+            (f"grading it again on {where_next}." if deaths < WORKER_DEATHS_ALLOWED
+             else "not graded again."))
 
 
 def killed_workers(deaths: int) -> str:

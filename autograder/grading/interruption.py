@@ -120,14 +120,15 @@ class Interruptions:
 
 
 @contextlib.contextmanager
-def stopped_when_left(pool):
-    """Leaving the block of a ProcessPoolExecutor by an exception (an interruption, or the
-    caller closing a generator): cancel the queued tasks and stop the running ones at once,
-    instead of the pool's own exit waiting for them to finish."""
+def stopped_when_left(pools: list):
+    """Leaving the block by an exception (an interruption, or the caller closing a
+    generator): cancel the queued tasks of the ProcessPoolExecutors in `pools` (as the list
+    holds them then) and stop the running ones at once, instead of waiting for them."""
     try:
-        yield pool
+        yield pools
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
         stop_child_processes()
         raise
 
