@@ -3,9 +3,10 @@ the task it was grading.
 
 Slow, on conftest's graded_class (alice and bob: the reference; carol: the blank release),
 graded again with the default 2 local workers together with `killer` (a copy of carol):
-alice's worker is killed once while nbgrader and the hidden checks run, and killer's every
-time. alice is graded again in a new worker with her grades unchanged, bob and carol are
-graded as if nothing happened, and killer fails after 2 worker deaths, as on a cluster.
+alice's worker is killed once, 3 s into her task (nbgrader and the hidden checks running),
+and killer's every time. alice is graded again in a new worker with her grades unchanged,
+bob and carol are graded as if nothing happened, and killer fails after 2 worker deaths,
+as on a cluster.
 """
 import json
 import os
@@ -40,8 +41,10 @@ class LocalWorkerKiller(threading.Thread):
     def run(self) -> None:
         while len(self.killed) < self.times and not self._stopping.wait(0.2):
             worker = self._grading_worker()
-            if worker is not None and worker.pid not in self.killed:
-                time.sleep(self.after)
+            if worker is None or worker.pid in self.killed:
+                continue
+            time.sleep(self.after)
+            if self._grading_worker() == worker:  # still on the student's task
                 worker.send_signal(signal.SIGKILL)
                 self.killed.append(worker.pid)
 
@@ -79,7 +82,7 @@ def test_a_dead_worker_costs_only_its_task_and_a_worker_killer_fails_after_two(
     submissions = tmp_path / "submissions"
     shutil.copytree(graded_class.submissions, submissions)
     shutil.copy2(submissions / "carol.zip", submissions / "killer.zip")
-    killers = [LocalWorkerKiller("alice", times=1, after=5.0),
+    killers = [LocalWorkerKiller("alice", times=1, after=3.0),
                LocalWorkerKiller("killer", times=WORKER_DEATHS_ALLOWED + 1)]
     for killer in killers:
         killer.start()
