@@ -757,16 +757,24 @@ def test_the_execution_log_adds_up_each_stage_over_the_notebooks(tmp_path):
     assert status_notes(tmp_path / "log.json") == ["not run in B.ipynb cell 2: budget"]
 
 
-def test_grading_steps_report_a_failed_autograde_and_leave_nothing_running(tmp_path):
+def test_grading_steps_report_a_failed_autograde_and_leave_nothing_running(tmp_path, monkeypatch):
     """One nbgrader process, two steps: a failed first step is reported with nbgrader's
     own error, the second still answers, and the process is gone after the block. The
-    next submission's process was started (and imported nbgrader) meanwhile."""
+    next submission's process was started (and imported nbgrader) meanwhile. The grader
+    waits for each step a second late, as a busy worker may: a step that failed fast has
+    written its whole log by then, and the log says all of it."""
+    wait_for_step = GradingSteps._step
+
+    def wait_late(steps, *args):
+        time.sleep(1)
+        return wait_for_step(steps, *args)
+    monkeypatch.setattr(GradingSteps, "_step", wait_late)
     processes = []
     for student in ("first", "second"):
-        course = tmp_path / student
-        course.mkdir()
+        course_dir = tmp_path / student
+        course_dir.mkdir()
         before = time.time()
-        with GradingSteps(f"no_such_assignment_{student}", [], course, nbgrader_env(),
+        with GradingSteps(f"no_such_assignment_{student}", [], course_dir, nbgrader_env(),
                           tmp_path / f"{student}.log") as steps:
             autograde = steps.autograde(timeout=120)
             feedback = steps.feedback(timeout=120)

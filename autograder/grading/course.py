@@ -131,6 +131,9 @@ class GradingSteps:
                  env: dict[str, str], log_file: Path):
         self._log_file = log_file
         log_file.touch()
+        # Where each step's log begins, taken before the step is asked for: a step that
+        # fails fast has written its error before the caller starts waiting for it.
+        self._step_log_start = log_file.stat().st_size
         self._process = _STEPS_AHEAD.take() or _start_steps(log_file)
         job = {"argv": [assignment, *options], "cwd": str(course_dir), "env": env,
                "log": str(log_file)}
@@ -145,6 +148,7 @@ class GradingSteps:
         return self._step("autograde", timeout)
 
     def feedback(self, timeout: float) -> Finished:
+        self._step_log_start = self._log_file.stat().st_size
         try:
             self._process.stdin.write(f"{nbgrader_steps.FEEDBACK}\n")
             self._process.stdin.flush()
@@ -154,11 +158,10 @@ class GradingSteps:
         return self._step("generate_feedback", timeout)
 
     def _step(self, name: str, timeout: float) -> Finished:
-        start = self._log_file.stat().st_size
         ready, _, _ = select.select([self._process.stdout], [], [], timeout)
         line = self._process.stdout.readline() if ready else ""
         with open(self._log_file, encoding="utf-8", errors="replace") as written:
-            written.seek(start)
+            written.seek(self._step_log_start)
             log = written.read()
         if not ready:
             _kill_tree(self._process)
