@@ -22,13 +22,25 @@ its submission: the grader starts the next submission's process while one is gra
 
 A step that fails (nbgrader exits, or raises) reports success false and the process goes
 on to the next line.
+
+The process ends, with the kernels it started, as soon as the grading worker that started
+it is gone: a worker killed mid-task (the kernel's OOM killer, a kill) has its task graded
+again elsewhere, and this process would otherwise go on executing the notebooks, holding a
+core and a kernel's memory, until the end of the step nobody waits for.
 """
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import threading
+import time
+
+import psutil
 
 FEEDBACK = "feedback"
+# How often the process looks whether its worker is still there.
+WORKER_CHECK_SECONDS = 1.0
 
 
 def run_app(app_class, argv: list[str]) -> bool:
@@ -65,7 +77,24 @@ def take_job(job: dict) -> None:
     os.close(log)
 
 
+def end_with_worker() -> None:
+    """End this process and everything it started once the process that started it has
+    ended (this process is then the child of another: getppid changes)."""
+    worker = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == worker:
+            time.sleep(WORKER_CHECK_SECONDS)
+        for descendant in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                descendant.kill()
+        os._exit(1)  # the main thread may be anywhere in nbgrader: no clean-up to wait for
+
+    threading.Thread(target=watch, name="end-with-worker", daemon=True).start()
+
+
 def main() -> int:
+    end_with_worker()
     # Here, not at the top: the grader imports this module for FEEDBACK alone.
     from nbgrader.apps import AutogradeApp, GenerateFeedbackApp
 
