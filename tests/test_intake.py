@@ -2,9 +2,13 @@
 whose, when each was handed in, what is unpacked, its notebooks' lost metadata, and modules
 that reach for the grader. Fast: nothing here is graded (tests/test_class_grading.py grades
 a whole class end to end)."""
+import ast
 import datetime as dt
+import gc
+import inspect
 import os
 import re
+import sys
 import uuid
 import zipfile
 from pathlib import Path
@@ -410,6 +414,43 @@ def test_modules_reaching_for_the_grader_are_flagged(tmp_path, code, reason):
     (tmp_path / "nnkit" / "layers.py").write_text(f"import numpy as np\ntry:\n    {code}\nexcept Exception:\n    pass\n")
     flags = flag_grader_access(tmp_path, MANIFEST, REPO)
     assert list(flags) == ["nnkit/layers.py"] and flags["nnkit/layers.py"].startswith(reason)
+
+
+def test_the_scan_survives_a_parse_that_lands_in_the_middle_of_its_own():
+    """CPython up to 3.11.7 keeps one AST recursion counter for all threads (cpython
+    gh-106905): a parse that begins while another is under way makes the first fail with a
+    spurious SystemError ("AST constructor recursion depth mismatch"). On a Dask worker,
+    the event loop thread parses (inspect.signature of a builtin parses its signature)
+    while the task scans, and a student's grading crashed with it. Here a finalizer that
+    the garbage collector runs in the middle of the scan's first parse parses, once."""
+    parsed_meanwhile = []
+
+    def in_a_parse() -> bool:
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code is not ast.parse.__code__:
+            frame = frame.f_back
+        return frame is not None
+
+    class ParsesWhenCollected:
+        def __init__(self):
+            self.cycle = self  # only the garbage collector frees it
+
+        def __del__(self):
+            if parsed_meanwhile:
+                return
+            if in_a_parse():
+                parsed_meanwhile.append(inspect.signature(os.getpid))
+            else:
+                ParsesWhenCollected()  # collected at the next collection, maybe mid-parse
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1)  # a collection at almost every allocation
+    ParsesWhenCollected()
+    try:
+        flags = flag_grader_access(REPO / "source" / "fcnet", MANIFEST, REPO)
+    finally:
+        gc.set_threshold(*thresholds)
+    assert parsed_meanwhile and flags == {}
 
 
 def test_the_checks_that_ran_a_flagged_module_fail():

@@ -13,11 +13,14 @@ the sandbox does not rely on it.
 from __future__ import annotations
 
 import ast
+import contextlib
 from pathlib import Path
 
 from ..manifest import Manifest
 
 GRADER_PACKAGES = ("autograder", "nbgrader")
+# Parses of one module before a spurious SystemError is believed (see _syntax_tree).
+PARSE_ATTEMPTS = 3
 # Names in a string constant that only code looking for the grader's files would use.
 GRADER_NAMES = ("autograder", "nbgrader", "answer_checks", "gradebook",
                 "hidden_verdicts", "verdicts.json")
@@ -34,13 +37,25 @@ def flag_grader_access(folder: Path, manifest: Manifest, course_files: Path) -> 
         if not path.is_file():
             continue
         try:
-            tree = ast.parse(path.read_bytes(), filename=module)
+            tree = _syntax_tree(path.read_bytes(), module)
         except (SyntaxError, ValueError):
             continue  # the checks report syntax errors
         reason = _reason(tree, names)
         if reason:
             flags[module] = reason
     return flags
+
+
+def _syntax_tree(source: bytes, filename: str) -> ast.AST:
+    """ast.parse, parsing again after the SystemError "AST constructor recursion depth
+    mismatch": CPython 3.11.0-3.11.7 and 3.12.0-3.12.1 share the AST constructor's
+    recursion counter between threads (cpython gh-106905), and a Dask worker parses in
+    its event loop thread too (inspect.signature of a builtin), so a garbage collection
+    in the middle of both parses fails one at random, and with it a student's grading."""
+    for _ in range(PARSE_ATTEMPTS - 1):
+        with contextlib.suppress(SystemError):
+            return ast.parse(source, filename=filename)
+    return ast.parse(source, filename=filename)
 
 
 def _reason(tree: ast.AST, names: tuple[str, ...]) -> str | None:
