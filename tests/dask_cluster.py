@@ -3,7 +3,7 @@
 
     cluster = DaskCluster.start(workers=2)    # scheduler + 2 workers (1 process, 1 thread each)
     cluster.address                           # tcp://127.0.0.1:PORT
-    cluster.worker_pids()                     # {worker address: pid of its worker process}
+    cluster.worker_processes()                # the processes that run tasks (psutil)
     cluster.stop()                            # stops them (by PID) and removes their folder
 
 Everything runs in a fresh temporary folder outside the repository (their working folders
@@ -14,6 +14,7 @@ one dies, as on a real cluster.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +25,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 START_TIMEOUT = 120  # seconds for the scheduler and workers to come up on a loaded machine
 
@@ -71,10 +74,14 @@ class DaskCluster:
         with self.client() as client:
             client.wait_for_workers(count, timeout=START_TIMEOUT)
 
-    def worker_pids(self) -> dict[str, int]:
-        """{worker address: pid of the process that runs its tasks}."""
-        with self.client() as client:
-            return client.run(os.getpid)
+    def worker_processes(self) -> list[psutil.Process]:
+        """The processes that run the tasks: the worker processes the nannies started (a
+        nanny starts a new one when one dies)."""
+        found = []
+        for nanny in self.processes[1:]:  # after the scheduler
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found += psutil.Process(nanny.pid).children()
+        return found
 
     def stop(self) -> None:
         """Stop every process started here (each in a session of its own: the nanny and the

@@ -8,8 +8,8 @@ Slow, on conftest's graded_class (alice and bob: the reference; carol: the blank
 graded there with 2 local workers):
 - graded with 1 local worker, on the cluster from a copy of the course that is moved away
   once the bundle is built (so the tasks cannot read any checkout), and on the cluster into
-  PostgreSQL with a worker killed mid-task: identical grades.csv and scores.csv, every
-  student graded once;
+  PostgreSQL with a worker killed while bob's notebooks execute: identical grades.csv and
+  scores.csv, every student graded once, and nothing of the dead worker's nbgrader left;
 - a submission whose worker is killed every time it grades it fails after 2 worker deaths
   ("killed 2 grading workers"), while the rest of the batch is graded;
 - Ctrl-C cancels the run's tasks on the cluster and says "Graded N of 3 ...".
@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from autograder.grading.records import OutputPaths, read_csv
 from dask_cluster import DaskCluster
 from postgres_server import PostgresServer, PostgresUnavailable
 from test_postgres_gradebook import NEED_SERVER_ENV, PASSWORD, ROLE
+from worker_killer import WorkerKiller
 
 REPO = Path(__file__).resolve().parents[1]
 # What a course needs on the coordinator: its settings, the assignment's source, release and facts.
@@ -63,48 +63,11 @@ def rows(out: Path) -> dict[str, list[dict]]:
     return {"grades": read_csv(paths.grades_csv), "scores": scores}
 
 
-def executing(cluster: DaskCluster) -> dict[str, list[str]]:
-    """{worker address: keys of the tasks it is running now} (not those queued on it)."""
-    with cluster.client() as client:
-        return client.run(lambda dask_worker: [str(task.key) for task in
-                                               dask_worker.state.executing])
-
-
-class WorkerKiller(threading.Thread):
-    """Kills (SIGKILL, by PID) the worker process running a task whose key holds `student`,
-    once the task has begun grading, up to `times` times: as the kernel's OOM killer or a
-    preempted node would."""
-
-    def __init__(self, cluster: DaskCluster, student: str, times: int, after: float = 0.0):
-        super().__init__(daemon=True)
-        self.cluster, self.student, self.times, self.after = cluster, student, times, after
-        self.killed, self._stopping = [], threading.Event()
-
-    def run(self) -> None:
-        while len(self.killed) < self.times and not self._stopping.wait(0.3):
-            try:
-                running = executing(self.cluster)
-                pids = self.cluster.worker_pids()
-            except Exception:  # noqa: BLE001 - a worker just died or is starting
-                continue
-            for address, keys in running.items():
-                if any(f"grade-{self.student}-" in key for key in keys) and self._began():
-                    time.sleep(self.after)  # mid-task: nbgrader and the checks are running
-                    os.kill(pids[address], signal.SIGKILL)
-                    self.killed.append(address)
-                    self.cluster.wait_for_workers(2)  # its nanny starts a new one
-                    break
-
-    def _began(self) -> bool:
-        """The attempt under way counted itself (executors._Attempts) before it is killed."""
-        with self.cluster.client() as client:
-            runs = client.get_metadata(["nnkit-grading"], default={}) or {}
-        return any(counts.get(self.student, {}).get("began", 0) > len(self.killed)
-                   for counts in runs.values())
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join()
+def worker_killer(cluster: DaskCluster, student: str, times: int, **options) -> WorkerKiller:
+    """Kills the cluster's worker process grading `student` (its nanny starts a new one,
+    which the killer waits for before it kills again)."""
+    return WorkerKiller(student, times, workers=cluster.worker_processes,
+                        after_kill=lambda: cluster.wait_for_workers(2), **options)
 
 
 def test_workers_cannot_reach_the_checkout(cluster):
@@ -151,7 +114,7 @@ def test_the_same_class_graded_four_ways_gets_the_same_grades(cluster, graded_cl
             f"no PostgreSQL server: {why}")
     try:
         url = postgres.create_database("fcnet_cluster", ROLE, PASSWORD)
-        killer = WorkerKiller(cluster, "bob", times=1, after=5.0)
+        killer = worker_killer(cluster, "bob", times=1, in_notebooks=True)
         killer.start()
         try:
             assert grade(graded_class.submissions, tmp_path / "dask-pg", "--cluster",
@@ -159,8 +122,9 @@ def test_the_same_class_graded_four_ways_gets_the_same_grades(cluster, graded_cl
         finally:
             killer.stop()
         assert len(killer.killed) == 1
+        assert killer.left_running == []  # the dead worker's nbgrader and kernel ended with it
         said = capsys.readouterr().out
-        assert "A grading worker died while grading bob (1 so far): grading it again" in said
+        assert "A grading worker died while grading bob (1 so far): grading it again" in said, said
         assert rows(tmp_path / "dask-pg") == local_two  # nothing lost, nobody twice
         assert sorted(path.stem for path in (tmp_path / "dask-pg" / "progress" / "entries")
                       .glob("*.json")) == ["alice", "bob", "carol"]
@@ -174,7 +138,7 @@ def test_a_submission_that_kills_its_workers_fails_after_two_and_the_rest_is_gra
     submissions.mkdir()
     shutil.copy2(graded_class.submissions / "carol.zip", submissions / "carol.zip")
     shutil.copy2(graded_class.submissions / "carol.zip", submissions / "killer.zip")
-    killer = WorkerKiller(cluster, "killer", times=WORKER_DEATHS_ALLOWED + 1)
+    killer = worker_killer(cluster, "killer", times=WORKER_DEATHS_ALLOWED + 1)
     killer.start()
     try:
         assert grade(submissions, tmp_path / "out", "--cluster", cluster.address) == 0
