@@ -28,7 +28,9 @@ from autograder.grading.active_content import NeutraliseActiveContent
 from autograder.grading.batch import RECORDS, grade_folder
 from autograder.grading.check import score_problems
 from autograder.grading.data_cache import ensure_data_cache
+from autograder.grading import task as task_module
 from autograder.grading.bundle import build_bundle
+from autograder.grading.executors import grade_in
 from autograder.grading.course import GradingSteps, nbgrader_env
 from autograder.grading.execute import (KERNEL_DIED_ERROR, KERNELS, NOT_RUN_ERROR,
                                         TIMEOUT_ERROR, ExecuteWithinLimits)
@@ -263,6 +265,25 @@ def test_a_hanging_cell_is_stopped_and_the_notebook_graded_with_nothing_left_run
             if str(tmp_path) in (process.info["cwd"] or "")
             or any(str(tmp_path) in part for part in process.info["cmdline"] or [])]
     assert left == []
+
+
+def test_a_grader_bug_fails_only_its_submission_and_says_where_it_happened(
+        tmp_path, datasets_dir, monkeypatch):
+    def scan_crashes(*args):
+        raise SystemError("AST constructor recursion depth mismatch (before=48, after=63)")
+    monkeypatch.setattr(task_module, "flag_grader_access", scan_crashes)
+    make_zip(tmp_path / "subs" / "ann.zip", {"FullyConnectedNets.ipynb":
+                                             (REPO / "release" / "fcnet" / "FullyConnectedNets.ipynb").read_bytes()})
+    bundle = build_bundle(REPO, MANIFEST, tmp_path / "template")
+    entry = entries(tmp_path / "subs")[0]
+    task = GradingTask(entry, read_handed_in(entry, MANIFEST), bundle.digest, datasets_dir,
+                       assess(None, MANIFEST.due, MANIFEST.late_policy))
+    result = grade_in(bundle.unpacked(tmp_path / "bundles"), task, tmp_path / "tasks")
+    assert result.grader_fault and not result.graded
+    assert re.match(r"failed: grading crashed \(SystemError: AST constructor recursion depth "
+                    r"mismatch \(before=48, after=63\), in grade_submission "
+                    r"\(autograder/grading/task\.py, line \d+\)\)", result.status)
+    assert list((tmp_path / "tasks").iterdir()) == []  # its scratch folder removed all the same
 
 
 # --- command-line validation ----------------------------------------------------------------

@@ -52,7 +52,8 @@ DATA_DIR_ENV = "NNKIT_DATA_DIR"  # a worker's own datasets folder, if not the co
 
 def grade_in(bundle: Path, task: GradingTask, scratch_root: Path) -> GradingResult:
     """Grade `task` with the unpacked bundle in a new scratch folder below scratch_root,
-    removed afterwards (its files travel back in the result)."""
+    removed afterwards (its files travel back in the result). A bug of the grader's fails
+    the task (task.unexpected_failure), saying where it happened."""
     if bundle.name != task.bundle:  # AssignmentBundle.unpacked names the folder by its digest
         return grader_failure(task, f"the worker holds assignment bundle {bundle.name[:12]}, "
                                     f"not the task's {task.bundle[:12]}")
@@ -60,6 +61,8 @@ def grade_in(bundle: Path, task: GradingTask, scratch_root: Path) -> GradingResu
     scratch = Path(tempfile.mkdtemp(prefix=f"{task.entry.student_id}-", dir=scratch_root))
     try:
         return grade_submission(task, bundle, scratch / "task")
+    except Exception as error:  # a bug: failed here, where its traceback tells where
+        return unexpected_failure(task, error)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

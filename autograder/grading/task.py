@@ -22,6 +22,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,8 +332,23 @@ def _shorten(text: str) -> str:
 
 def unexpected_failure(task: GradingTask, error: BaseException) -> GradingResult:
     """The result for a task that crashed (a bug, or a worker process that died), so one
-    submission never stops a batch."""
-    return grader_failure(task, f"grading crashed ({type(error).__name__}: {error})")
+    submission never stops a batch. In the process that raised it, the status also says
+    where in the grader it happened, for whoever maintains it."""
+    return grader_failure(task, f"grading crashed ({type(error).__name__}: {error}"
+                                f"{_where_in_grader(error)})")
+
+
+def _where_in_grader(error: BaseException) -> str:
+    """", in flag_grader_access (autograder/grading/flags.py, line 40)": the innermost frame
+    of the grader's own code in the error's traceback, or "" when it holds none (an error
+    that travelled from another process carries only the frames of this one)."""
+    package = Path(__file__).resolve().parents[1]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename).resolve().is_relative_to(package)]
+    if not frames:
+        return ""
+    place = Path(frames[-1].filename).resolve().relative_to(package.parent).as_posix()
+    return f", in {frames[-1].name} ({place}, line {frames[-1].lineno})"
 
 
 def grader_failure(task: GradingTask, reason: str) -> GradingResult:
