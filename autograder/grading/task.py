@@ -340,8 +340,9 @@ def unexpected_failure(task: GradingTask, error: BaseException) -> GradingResult
 
 def _where_in_grader(error: BaseException) -> str:
     """", in flag_grader_access (autograder/grading/flags.py, line 40)": the innermost frame
-    of the grader's own code in the error's traceback, or "" when it holds none (an error
-    that travelled from another process carries only the frames of this one)."""
+    of the grader's own code in the error's traceback, or "" when it holds none. (An error
+    that travelled from a worker process carries only this process's frames: the line
+    where the coordinator received it.)"""
     package = Path(__file__).resolve().parents[1]
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if Path(frame.filename).resolve().is_relative_to(package)]
