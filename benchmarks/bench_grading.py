@@ -11,10 +11,9 @@ second worker buys.
    scratch course and the gradebook) and the report. Targets: the task at most 16 s on one
    core, and at most 5 s more than bare execution.
    The task is timed as a worker's second (its first also starts the worker's nbgrader
-   process, which every later task finds started ahead), with two cores and on one (the
-   command and everything it starts confined to it: one worker overlaps the hidden
-   checks, the next kernel and the next nbgrader process with the notebook, so with two
-   cores it uses both). Then the task's stages (GradingResult.stages): preparing the
+   process, which every later task reuses), with two cores and on one (the command and
+   everything it starts confined to it: one worker overlaps the hidden checks and the next
+   kernel with the notebook, so with two cores it uses both). Then the task's stages (GradingResult.stages): preparing the
    scratch course, autograde (of which: kernel starts, cells, waiting for hidden checks,
    and the rest: nbgrader itself), feedback, recording the result in OUT, and the hidden
    checks, which run beside autograde; and the notebooks' data loading: get_CIFAR10_data()
@@ -175,8 +174,8 @@ def main():
         for name in ("1_first", "2_second"):
             shutil.copy(reference_zip, two / f"{name}.zip")
 
-        # A worker's first task also starts its nbgrader process; every later one finds it
-        # started ahead (course.GradingSteps): the second task is what a submission costs.
+        # A worker's first task also starts its nbgrader process; every later one reuses it
+        # (course.GradingSteps): the second task is what a submission costs.
         bare, tasks, tasks_one_core, command, alone, pair = [], [], [], [], [], []
         for _ in range(args.repeats):
             bare.append(execute_bare(reference_zip, manifest, work / "bare"))

@@ -31,7 +31,7 @@ from autograder.grading.data_cache import ensure_data_cache
 from autograder.grading import task as task_module
 from autograder.grading.bundle import build_bundle
 from autograder.grading.executors import grade_in
-from autograder.grading.course import GradingSteps, nbgrader_env
+from autograder.grading.course import GradingSteps, NbgraderError, nbgrader_env
 from autograder.grading.execute import (KERNEL_DIED_ERROR, KERNELS, NOT_RUN_ERROR,
                                         TIMEOUT_ERROR, ExecuteWithinLimits)
 from autograder.grading.preprocessors import (
@@ -779,33 +779,55 @@ def test_the_execution_log_adds_up_each_stage_over_the_notebooks(tmp_path):
 
 
 def test_grading_steps_report_a_failed_autograde_and_leave_nothing_running(tmp_path, monkeypatch):
-    """One nbgrader process, two steps: a failed first step is reported with nbgrader's
-    own error, the second still answers, and the process is gone after the block. The
-    next submission's process was started (and imported nbgrader) meanwhile. The grader
-    waits for each step a second late, as a busy worker may: a step that failed fast has
-    written its whole log by then, and the log says all of it."""
+    """One nbgrader child per submission, two steps: a failed first step is reported with
+    nbgrader's own error, the second still answers, and after the block the child and
+    what it started are gone. The next submission's child is forked from the same
+    process, which imported nbgrader once. The grader waits for each step a second late, as
+    a busy worker may: a step that failed fast has written its whole log by then, and the
+    log says all of it."""
     wait_for_step = GradingSteps._step
 
     def wait_late(steps, *args):
         time.sleep(1)
         return wait_for_step(steps, *args)
     monkeypatch.setattr(GradingSteps, "_step", wait_late)
-    processes = []
+    servers = []
     for student in ("first", "second"):
         course_dir = tmp_path / student
         course_dir.mkdir()
-        before = time.time()
         with GradingSteps(f"no_such_assignment_{student}", [], course_dir, nbgrader_env(),
                           tmp_path / f"{student}.log") as steps:
             autograde = steps.autograde(timeout=120)
+            server = psutil.Process(steps._process.pid)
+            children = server.children()  # the child waits for its word
             feedback = steps.feedback(timeout=120)
-            process = psutil.Process(steps._process.pid)
-        processes.append((process, before))
+        servers.append(server)
         assert autograde.returncode != 0 and f"no_such_assignment_{student}" in autograde.log
         assert feedback.returncode != 0 and "GenerateFeedbackApp | ERROR" in feedback.log
-        assert not process.is_running()
-    second, second_began = processes[1]
-    assert second.create_time() < second_began
+        assert [child.pid for child in children] != []
+        assert not any(child.is_running() for child in children)
+        assert server.children() == []
+    assert servers[0] == servers[1]
+
+
+def test_grading_steps_fail_a_submission_whose_nbgrader_died_and_grade_the_next(tmp_path):
+    """A child that dies in the middle of autograde (killed, out of memory) fails that step
+    at once, with its exit code, instead of leaving the grader waiting for its timeout;
+    feedback is refused, and the next submission is graded by the same process."""
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    (course_dir / "nbgrader_config.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    before = time.monotonic()
+    with GradingSteps("killed", [], course_dir, nbgrader_env(), tmp_path / "killed.log") as steps:
+        autograde = steps.autograde(timeout=120)
+        with pytest.raises(NbgraderError, match=r"nbgrader ended after autograde \(exit code -9\)"):
+            steps.feedback(timeout=120)
+        server = psutil.Process(steps._process.pid)
+    assert autograde.returncode == -9 and time.monotonic() - before < 60
+    (tmp_path / "next").mkdir()
+    with GradingSteps("next", [], tmp_path / "next", nbgrader_env(), tmp_path / "next.log") as steps:
+        assert "No notebooks were matched" in steps.autograde(timeout=120).log
+        assert steps._process.pid == server.pid
 
 
 def test_only_the_manifests_files_and_nbgraders_travel_into_out(tmp_path):

@@ -56,7 +56,7 @@ class WorkerKiller(threading.Thread):
                 continue
             nbgrader = nbgrader_processes(worker)
             started = descendants(nbgrader)
-            if self.in_notebooks and not started:  # no kernel yet
+            if self.in_notebooks and not any(map(is_kernel, started)):
                 continue
             if self._grading_worker() != worker:  # its task ended meanwhile
                 continue
@@ -93,7 +93,7 @@ class WorkerKiller(threading.Thread):
 
 
 def nbgrader_processes(worker: psutil.Process) -> list[psutil.Process]:
-    """The worker's nbgrader_steps processes (the one grading, the one started ahead)."""
+    """The worker's nbgrader_steps processes (one, unless tasks grade side by side)."""
     found = []
     for child in worker.children():
         with contextlib.suppress(psutil.Error):
@@ -103,9 +103,16 @@ def nbgrader_processes(worker: psutil.Process) -> list[psutil.Process]:
 
 
 def descendants(processes: list[psutil.Process]) -> list[psutil.Process]:
-    """What the processes started (kernels, in their sandboxes), and what those started."""
+    """What the processes started (the child grading a submission, its kernels in their
+    sandboxes), and what those started."""
     found = []
     for process in processes:
         with contextlib.suppress(psutil.Error):
             found += process.children(recursive=True)
     return found
+
+
+def is_kernel(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return "ipykernel_launcher" in " ".join(process.cmdline())
+    return False

@@ -24,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,8 @@ GRADEBOOK_FILE = "gradebook.db"
 # Gradebook() of ours creates. nbgrader's own default course id, "", names no course row at
 # all: SQLite lets that pass, PostgreSQL's foreign key refuses the assignment.
 COURSE_ID = "default_course"
-# Seconds the steps' process may take to end once told to (it has nothing left to do).
+# Seconds the child of the steps' process may take to end once told to (it has nothing
+# left to do).
 STEPS_EXIT_SECONDS = 10.0
 _EXCEPTION_LINE = re.compile(r"[\w.]*(Error|Exception): ")
 _CONFIG_TEMPLATE = '''\
@@ -114,8 +117,8 @@ def run_nbgrader(args: list[str], course_dir: Path, timeout: float,
 
 class GradingSteps:
     """The nbgrader process that autogrades one submission and then, when told, generates
-    its feedback (nbgrader_steps.py): one nbgrader start-up instead of two, and that one
-    paid while the submission before was graded.
+    its feedback (nbgrader_steps.py): a child forked, for this submission, from the
+    worker's one nbgrader process, which imported nbgrader once for all of them.
 
         with GradingSteps(assignment, options, course_dir, env, log_file) as steps:
             finished = steps.autograde(timeout)
@@ -123,8 +126,8 @@ class GradingSteps:
             finished = steps.feedback(timeout)
 
     Each step returns a Finished (its log: what nbgrader wrote meanwhile) or raises
-    NbgraderError when it did not end within its timeout; leaving the block stops the
-    process and everything it started.
+    NbgraderError when it did not end within its timeout; leaving the block ends the child
+    and everything it started, and gives the process back for the next submission.
     """
 
     def __init__(self, assignment: str, options: list[str], course_dir: Path,
@@ -134,93 +137,154 @@ class GradingSteps:
         # Where each step's log begins, taken before the step is asked for: a step that
         # fails fast has written its error before the caller starts waiting for it.
         self._step_log_start = log_file.stat().st_size
-        self._process = _STEPS_AHEAD.take() or _start_steps(log_file)
+        self._process = _IDLE_STEPS.take() or _StepsProcess(log_file)
+        self._child_exit_code = None  # once the child has ended
+        self._told = False            # whether the child has its word after autograde
         job = {"argv": [assignment, *options], "cwd": str(course_dir), "env": env,
                "log": str(log_file)}
-        try:
-            self._process.stdin.write(json.dumps(job) + "\n")
-            self._process.stdin.flush()
-        except BrokenPipeError:  # it died: the autograde step reports how
-            pass
-        _STEPS_AHEAD.start()
+        self._process.send(json.dumps(job))  # if it died, the autograde step says how
 
     def autograde(self, timeout: float) -> Finished:
         return self._step("autograde", timeout)
 
     def feedback(self, timeout: float) -> Finished:
         self._step_log_start = self._log_file.stat().st_size
-        try:
-            self._process.stdin.write(f"{nbgrader_steps.FEEDBACK}\n")
-            self._process.stdin.flush()
-        except BrokenPipeError:
+        self._told = self._child_exit_code is None and self._process.send(nbgrader_steps.FEEDBACK)
+        if not self._told:
             raise NbgraderError("nbgrader ended after autograde (exit code "
-                                f"{self._process.wait()}), before generate_feedback") from None
+                                f"{self._ended_with()}), before generate_feedback")
         return self._step("generate_feedback", timeout)
 
     def _step(self, name: str, timeout: float) -> Finished:
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
-        line = self._process.stdout.readline() if ready else ""
+        outcome = self._next_line(timeout)
         with open(self._log_file, encoding="utf-8", errors="replace") as written:
             written.seek(self._step_log_start)
             log = written.read()
-        if not ready:
-            _kill_tree(self._process)
+        if outcome is None:
+            self._process.stop()
             raise NbgraderError(f"nbgrader {name} did not finish within {timeout:.0f} s "
                                 "and was stopped")
-        try:
-            success = json.loads(line)["success"]
-        except (ValueError, KeyError, TypeError):  # it ended, or broke the protocol
-            _kill_tree(self._process)
-            return Finished(self._process.wait() or 1, log)
-        return Finished(0 if success else 1, log)
+        if "success" in outcome:
+            return Finished(0 if outcome["success"] else 1, log)
+        return Finished(self._ended_with() or 1, log)  # the child ended without its line
+
+    def _next_line(self, timeout: float) -> dict | None:
+        """The process's next line (None: none within timeout), noting the child's end."""
+        outcome = self._process.read(timeout)
+        if outcome is not None and outcome.get("step") == nbgrader_steps.DONE:
+            self._child_exit_code = outcome.get("exit_code", 1)
+        return outcome
+
+    def _ended_with(self) -> int:
+        """The child's exit code, or the process's when it is gone too."""
+        if self._child_exit_code is not None:
+            return self._child_exit_code
+        return self._process.stop()
+
+    def _child_ended(self) -> bool:
+        """Tell the child to end if it still waits for its word, and wait for it; whether it
+        ended, leaving the process ready for the next submission."""
+        if not (self._told or self._child_exit_code is not None):
+            self._process.send(nbgrader_steps.DONE)
+        while self._child_exit_code is None and self._process.running():
+            if self._next_line(STEPS_EXIT_SECONDS) is None:
+                self._process.stop()
+        return self._child_exit_code is not None and self._process.running()
 
     def __enter__(self) -> "GradingSteps":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, error_type, *_) -> None:
+        if error_type is None and self._child_ended():
+            _IDLE_STEPS.put(self._process)
+        else:
+            self._process.stop()
+
+
+class _StepsProcess:
+    """A nbgrader_steps process, which imports nbgrader and waits for its jobs, and what it
+    wrote that was not read yet (it may write two lines at once). It starts with the
+    environment nbgrader needs from the start (nbgrader_env) and gives each job's child that
+    job's own; -P keeps its working folder off its import path. What it prints before its
+    first job (nbgrader failing to import) goes to that job's log."""
+
+    def __init__(self, log_file: Path):
+        with open(log_file, "ab") as errors:
+            self._popen = subprocess.Popen(
+                [sys.executable, "-P", "-m", "autograder.grading.nbgrader_steps"],
+                env=nbgrader_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=errors)
+        self.pid = self._popen.pid
+        self._unread = b""
+
+    def send(self, line: str) -> bool:
+        """Write a line to the process; whether it could (it may have died)."""
         try:
-            self._process.stdin.close()  # asks the process to end
-            self._process.wait(timeout=STEPS_EXIT_SECONDS)
-        except (subprocess.TimeoutExpired, OSError):
-            pass
-        _kill_tree(self._process)  # also what it started and left (a kernel stuck in a cell)
-        self._process.wait()
-        self._process.stdout.close()
+            self._popen.stdin.write(line.encode() + b"\n")
+            self._popen.stdin.flush()
+            return True
+        except (BrokenPipeError, ValueError):  # ValueError: stopped, its pipes closed
+            return False
+
+    def read(self, timeout: float) -> dict | None:
+        """The process's next line, parsed; None when none came within timeout; {} when the
+        process ended or broke the protocol (then it is stopped)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._unread:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._popen.stdout], [], [], left)[0]:
+                return None
+            written = os.read(self._popen.stdout.fileno(), 65536)  # what select saw, unbuffered
+            if not written:
+                self.stop()
+                return {}
+            self._unread += written
+        line, _, self._unread = self._unread.partition(b"\n")
+        try:
+            outcome = json.loads(line)
+        except ValueError:
+            outcome = None
+        if not isinstance(outcome, dict):
+            self.stop()
+            return {}
+        return outcome
+
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def stop(self) -> int:
+        """Kill it with everything it started; its exit code."""
+        _kill_tree(self._popen)  # also what it left (a kernel stuck in a student's cell)
+        exit_code = self._popen.wait()
+        self._popen.stdin.close()
+        self._popen.stdout.close()
+        return exit_code
 
 
-def _start_steps(log_file: Path | None = None) -> subprocess.Popen:
-    """A new nbgrader_steps process, which imports nbgrader and waits for its job. It
-    starts with the environment nbgrader needs from the start (nbgrader_env) and is given
-    a submission's own with its job; -P keeps its working folder off its import path."""
-    with open(log_file or os.devnull, "ab") as errors:
-        return subprocess.Popen(
-            [sys.executable, "-P", "-m", "autograder.grading.nbgrader_steps"], env=nbgrader_env(),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
-
-
-class _StepsAhead:
-    """The nbgrader_steps process started for this worker's next submission. It waits for
-    its job on a pipe from this process, so it ends when this process does."""
+class _IdleSteps:
+    """This worker's nbgrader_steps processes waiting for a job: usually one, more only
+    while tasks grade side by side in one worker (a Dask worker with several threads). They
+    read their jobs from pipes of this process, so they end when it does."""
 
     def __init__(self):
-        self._process = None
+        self._idle, self._lock = [], threading.Lock()
 
-    def start(self) -> None:
-        if self._process is None:
-            self._process = _start_steps()
+    def take(self) -> _StepsProcess | None:
+        """An idle process that is still alive, or None."""
+        with self._lock:
+            while self._idle:
+                process = self._idle.pop()
+                if process.running():
+                    return process
+                process.stop()
+        return None
 
-    def take(self) -> subprocess.Popen | None:
-        """The process started ahead, if it is still alive (one that failed to import
-        nbgrader is replaced by a new process, which logs why)."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is not None:
-            process.stdin.close()
-            process.stdout.close()
-            return None
-        return process
+    def put(self, process: _StepsProcess) -> None:
+        with self._lock:
+            self._idle.append(process)
 
 
-_STEPS_AHEAD = _StepsAhead()
+_IDLE_STEPS = _IdleSteps()
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
