@@ -39,6 +39,7 @@ c.GenerateAssignmentApp.CourseDirectory.ignore = sorted(
 from autograder.grading.preprocessors import autograde_pipeline, sanitize_pipeline  # noqa: E402
 from autograder.grading.time_limits import KERNEL_START, cell_times_path  # noqa: E402
 from autograder.checks import checks_folder  # noqa: E402
+from autograder.grading.feedback_page import FeedbackPageExporter  # noqa: E402
 
 # Cells tagged "slow" (training runs, searches) would take many minutes per student: they are
 # commented out before execution, and a skipped test cell gets no automatic score but a
@@ -57,6 +58,10 @@ c.ExecuteWithinLimits.cell_times = {m.id: str(cell_times_path(m)) for m in manif
 c.ExecuteWithinLimits.notebooks = {m.id: list(m.notebooks) for m in manifests}
 # A test cell with a hidden check waits for its verdict (the checks run beside the notebooks).
 c.ExecuteWithinLimits.hidden_checks = {m.id: str(checks_folder(REPO, m.id)) for m in manifests}
+# nbconvert checks a notebook against the format's schema after every step of autograde's
+# pipelines (about twenty per notebook); once, after the last, still refuses a notebook a step
+# broke, for a tenth of a second less CPU per submission.
+c.Exporter.optimistic_validation = True
 
 # Students delete, cut or paste cells. A deleted test cell would otherwise be "needs manual
 # grading" forever (nbgrader issue #1682); this puts it back from the gradebook and runs it.
@@ -79,3 +84,9 @@ c.Execute.iopub_timeout = 10
 # per cell and 60 lines per traceback (top and bottom).
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
+
+# --- Feedback (`nbgrader generate_feedback`, which `autograder grade` runs per student) ---
+# nbconvert's HTMLExporter re-parses every page it renders to give images their alt text,
+# more than half of the feedback step's CPU; this exporter gives the same pages without it
+# (autograder/grading/feedback_page.py).
+c.GenerateFeedback.exporter_class = FeedbackPageExporter

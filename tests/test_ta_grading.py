@@ -33,10 +33,12 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+from bs4 import BeautifulSoup
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbgrader.api import Gradebook
 
 from autograder.cli import main as autograder_main
+from autograder.grading.course import nbgrader_env, run_nbgrader
 from autograder.grading.formgrader import FormgraderServer
 from autograder.grading.records import OutputPaths, read_csv
 from corpus.build_corpus import NOTEBOOK, REPO
@@ -351,3 +353,23 @@ def test_feedback_never_reveals_hidden_tests(feedback):
         assert [secret for secret in SECRETS if secret in text] == []
     assert sorted(p.name for p in (feedback.feedback / "bob" / "fcnet").iterdir()) == [
         f"{NOTEBOOK_ID}.html"]
+
+
+def test_feedback_pages_are_nbconverts_pages(feedback, tmp_path):
+    """The pages `autograder feedback` writes (feedback_page.py's exporter) are the pages
+    nbgrader writes with nbconvert's own HTMLExporter, up to how BeautifulSoup writes HTML
+    back, images' alt text included."""
+    theirs = tmp_path / "nbconvert"
+    finished = run_nbgrader(
+        ["generate_feedback", "fcnet", "--force", f"--CourseDirectory.feedback_directory={theirs}",
+         "--GenerateFeedback.exporter_class=nbconvert.exporters.HTMLExporter"],
+        feedback.root, 600, nbgrader_env(feedback.database.environment()))
+    assert finished.returncode == 0, finished.log
+    pages = sorted(page.relative_to(feedback.feedback)
+                   for page in feedback.feedback.glob("*/fcnet/*.html"))
+    assert len(pages) == 3
+    for page in pages:
+        ours = (feedback.feedback / page).read_text()
+        assert str(BeautifulSoup(ours, features="html.parser")) == (theirs / page).read_text()
+    plots = (feedback.feedback / "alice" / "fcnet" / f"{NOTEBOOK_ID}.html").read_text()
+    assert plots.count('alt="No description has been provided for this image"') == 2

@@ -30,6 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .active_content import NeutraliseActiveContent
+from .feedback_page import FeedbackPageExporter
 from .gradebook import GradebookDatabase
 from .records import OutputPaths
 
@@ -45,6 +46,9 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # Every page formgrader and generate_feedback render from a student's notebook first loses
 # the HTML that could run in the reader's browser (autograder/grading/active_content.py).
 c.HTMLExporter.preprocessors = ["{preprocessor}"]
+# nbconvert's exporter without its costly re-parsing of every page (autograder/grading/
+# feedback_page.py).
+c.GenerateFeedback.exporter_class = "{exporter}"
 '''
 DATABASE_LINE = '''
 # The gradebook. No password here: libpq takes it from PGPASSWORD, ~/.pgpass or a service
@@ -66,15 +70,19 @@ The instructor's notebooks are in the course repository (source/{assignment}/), 
 """
 
 
+def _import_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__name__}"
+
+
 def make_course_root(paths: OutputPaths, assignment: str,
                      database: GradebookDatabase | None = None) -> None:
     """Write OUT/nbgrader_config.py and OUT/source/<assignment>/ (idempotent). database: the
     gradebook OUT keeps from now on (`grade`'s); None: the one it records now."""
     database = database or paths.recorded_database
     named = "" if database is None or database.is_sqlite else DATABASE_LINE.format(url=str(database))
-    preprocessor = f"{NeutraliseActiveContent.__module__}.{NeutraliseActiveContent.__name__}"
-    paths.nbgrader_config.write_text(CONFIG.replace("{preprocessor}", preprocessor) + named,
-                                     encoding="utf-8")
+    config = (CONFIG.replace("{preprocessor}", _import_name(NeutraliseActiveContent))
+              .replace("{exporter}", _import_name(FeedbackPageExporter)))
+    paths.nbgrader_config.write_text(config + named, encoding="utf-8")
     source = paths.root / "source" / assignment
     source.mkdir(parents=True, exist_ok=True)
     (source / "README.txt").write_text(SOURCE_README.format(assignment=assignment),
